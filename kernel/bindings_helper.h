@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Headers mxfs.ko generates its own Rust bindings from. The kernel crate's bindings
+ * lack genetlink, namei, fs_stack, statfs and umh; generating everything we call from
+ * one header keeps the types in one place.
+ */
+#include <linux/delay.h>
+#include <linux/fs.h>
+#include <linux/fs_stack.h>
+#include <linux/mm.h>
+#include <linux/mount.h>
+#include <linux/namei.h>
+#include <linux/pid.h>
+#include <linux/sched/signal.h>
+#include <linux/statfs.h>
+#include <linux/uio.h>
+#include <linux/umh.h>
+#include <linux/netlink.h>
+#include <linux/splice.h>
+#include <net/genetlink.h>
+
+/* Constants built from casts or macros, which bindgen cannot evaluate on its own. */
+const gfp_t MXFS_GFP_KERNEL = GFP_KERNEL;
+const fmode_t MXFS_FMODE_CAN_ODIRECT = FMODE_CAN_ODIRECT;
+const int MXFS_IOCB_RW_FLAGS = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND;
+const unsigned int MXFS_UMH_WAIT_EXEC = UMH_WAIT_EXEC;
+const unsigned int MXFS_GENL_HDRLEN = GENL_HDRLEN;
+const loff_t MXFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
+
+/* C shim: static inline helpers and macros, wrapped (shim.c). */
+struct dentry *mxfs_dget(struct dentry *dentry);
+void mxfs_inode_lock(struct inode *inode);
+void mxfs_inode_lock_parent(struct inode *inode);
+void mxfs_inode_unlock(struct inode *inode);
+struct pid *mxfs_get_current_pid(void);
+pid_t mxfs_current_tgid(void);
+pid_t mxfs_pid_nr(struct pid *pid);
+bool mxfs_pid_alive(struct pid *pid);
+bool mxfs_fatal_signal_pending(void);
+struct sk_buff *mxfs_genlmsg_new(size_t payload);
+void *mxfs_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info,
+			     const struct genl_family *family, u8 cmd);
+void mxfs_genlmsg_end(struct sk_buff *skb, void *hdr);
+int mxfs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
+void mxfs_nlmsg_free(struct sk_buff *skb);
+int mxfs_nla_put_u32(struct sk_buff *skb, int type, u32 value);
+int mxfs_nla_put_string(struct sk_buff *skb, int type, const char *str);
+struct nlattr *mxfs_nla_nest_start(struct sk_buff *skb, int type);
+void mxfs_nla_nest_end(struct sk_buff *skb, struct nlattr *nest);
+const char *mxfs_nla_data(const struct nlattr *nla);
+int mxfs_nla_len(const struct nlattr *nla);

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! mxfs inodes mirror lower XFS inodes one to one (same inode number), and the operations
+//! every kind of inode has: permission, getattr, setattr, and symlink resolution.
+
+use crate::bindings;
+use crate::lower::{self, zeroed, SyncTable};
+use crate::{dir, file};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+
+unsafe extern "C" fn test(inode: *mut bindings::inode, lower: *mut c_void) -> c_int {
+    // SAFETY: Called by `iget5_locked` on inodes of our superblock.
+    (unsafe { (*inode).i_private } == lower) as c_int
+}
+
+unsafe extern "C" fn set(inode: *mut bindings::inode, lower: *mut c_void) -> c_int {
+    // SAFETY: Called under the inode hash lock for a new inode that will be inserted; the
+    // reference taken here is dropped in `evict_inode`.
+    unsafe {
+        bindings::ihold(lower.cast());
+        (*inode).i_private = lower;
+        (*inode).i_ino = (*lower.cast::<bindings::inode>()).i_ino;
+    }
+    0
+}
+
+/// Copies attributes (mode, owner, times, link count, size) from the lower inode.
+///
+/// # Safety
+///
+/// `inode` must be a live mxfs inode.
+pub(crate) unsafe fn refresh(inode: *mut bindings::inode) {
+    // SAFETY: Per the caller; the lower inode is pinned by our reference.
+    unsafe {
+        let lower = lower::inode(inode);
+        bindings::fsstack_copy_attr_all(inode, lower);
+        bindings::fsstack_copy_inode_size(inode, lower);
+    }
+}
+
+/// Returns the mxfs inode for `lower` (new or cached), with a reference.
+///
+/// # Safety
+///
+/// `sb` must be a set-up mxfs superblock and `lower` a live inode of its lower XFS.
+pub(crate) unsafe fn get(sb: *mut bindings::super_block, lower: *mut bindings::inode) -> Result<*mut bindings::inode> {
+    // SAFETY: Per the caller.
+    let inode = unsafe { bindings::iget5_locked(sb, (*lower).i_ino, Some(test), Some(set), lower.cast()) };
+    if inode.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `inode` is referenced; a new one is ours to set up until `unlock_new_inode`.
+    unsafe {
+        if ((*inode).i_state as u64) & (bindings::I_NEW as u64) == 0 {
+            return Ok(inode);
+        }
+        let mode = (*lower).i_mode as u32;
+        match mode & bindings::S_IFMT {
+            bindings::S_IFDIR => {
+                (*inode).i_op = &dir::DIR_IOPS.0;
+                (*inode).__bindgen_anon_3.i_fop = &dir::DIR_FOPS.0;
+            }
+            bindings::S_IFLNK => (*inode).i_op = &SYMLINK_IOPS.0,
+            bindings::S_IFREG => {
+                (*inode).i_op = &FILE_IOPS.0;
+                (*inode).__bindgen_anon_3.i_fop = &file::FILE_FOPS.0;
+            }
+            _ => {
+                (*inode).i_op = &SPECIAL_IOPS.0;
+                bindings::init_special_inode(inode, (*lower).i_mode, (*lower).i_rdev);
+            }
+        }
+        refresh(inode);
+        bindings::unlock_new_inode(inode);
+    }
+    Ok(inode)
+}
+
+pub(crate) static FILE_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings::inode_operations {
+    permission: Some(permission),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    ..zeroed()
+});
+
+pub(crate) static SPECIAL_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings::inode_operations {
+    permission: Some(permission),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    ..zeroed()
+});
+
+static SYMLINK_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings::inode_operations {
+    get_link: Some(get_link),
+    permission: Some(permission),
+    getattr: Some(getattr),
+    setattr: Some(setattr),
+    ..zeroed()
+});
+
+pub(crate) unsafe extern "C" fn permission(
+    _idmap: *mut bindings::mnt_idmap,
+    inode: *mut bindings::inode,
+    mask: c_int,
+) -> c_int {
+    // SAFETY: `inode` is a live mxfs inode; the lower inode is pinned by it. Also safe in
+    // RCU walk: `inode_permission` honours MAY_NOT_BLOCK.
+    unsafe { bindings::inode_permission(&raw mut bindings::nop_mnt_idmap, lower::inode(inode), mask) }
+}
+
+pub(crate) unsafe extern "C" fn getattr(
+    _idmap: *mut bindings::mnt_idmap,
+    path: *const bindings::path,
+    stat: *mut bindings::kstat,
+    request_mask: u32,
+    flags: c_uint,
+) -> c_int {
+    // SAFETY: The VFS passes a valid path to one of our dentries and a kstat to fill.
+    unsafe {
+        let dentry = (*path).dentry;
+        let lower_path = lower::path(dentry);
+        let ret = bindings::vfs_getattr(&lower_path, stat, request_mask, flags);
+        if ret == 0 {
+            (*stat).dev = (*(*dentry).d_sb).s_dev;
+            refresh(lower::d_inode(dentry));
+        }
+        ret
+    }
+}
+
+pub(crate) unsafe extern "C" fn setattr(
+    idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    ia: *mut bindings::iattr,
+) -> c_int {
+    kernel::error::from_result(|| {
+        // SAFETY: The VFS passes one of our dentries, positive, with its inode locked.
+        unsafe {
+            kernel::error::to_result(bindings::setattr_prepare(idmap, dentry, ia))?;
+            let inode = lower::d_inode(dentry);
+            let lower_dentry = lower::dentry(dentry);
+            let lower_inode = lower::d_inode(lower_dentry);
+            let mut lower_ia = *ia;
+            if lower_ia.ia_valid & bindings::ATTR_FILE != 0 {
+                lower_ia.ia_file = lower::file(lower_ia.ia_file);
+            }
+            // A mode change that only clears set-id bits is the lower filesystem's to make.
+            if lower_ia.ia_valid & (bindings::ATTR_KILL_SUID | bindings::ATTR_KILL_SGID) != 0 {
+                lower_ia.ia_valid &= !bindings::ATTR_MODE;
+            }
+            let _write = lower::WriteAccess::new((*dentry).d_sb)?;
+            bindings::mxfs_inode_lock(lower_inode);
+            let ret = bindings::notify_change(
+                &raw mut bindings::nop_mnt_idmap,
+                lower_dentry,
+                &mut lower_ia,
+                core::ptr::null_mut(),
+            );
+            bindings::mxfs_inode_unlock(lower_inode);
+            refresh(inode);
+            kernel::error::to_result(ret)?;
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn get_link(
+    dentry: *mut bindings::dentry,
+    _inode: *mut bindings::inode,
+    done: *mut bindings::delayed_call,
+) -> *const c_char {
+    if dentry.is_null() {
+        // RCU walk: the lower filesystem may need to block, so ask for ref walk.
+        return ECHILD.to_ptr();
+    }
+    // SAFETY: `dentry` is a positive mxfs symlink dentry; `done` is the caller's.
+    unsafe { bindings::vfs_get_link(lower::dentry(dentry), done) }
+}

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Wrappers for kernel static inline functions and macros that bindgen cannot emit.
+ * Nothing here decides anything: every function is a one-line forward.
+ */
+#include "bindings_helper.h"
+
+struct dentry *mxfs_dget(struct dentry *dentry) { return dget(dentry); }
+void mxfs_inode_lock(struct inode *inode) { inode_lock(inode); }
+void mxfs_inode_lock_parent(struct inode *inode) { inode_lock_nested(inode, I_MUTEX_PARENT); }
+void mxfs_inode_unlock(struct inode *inode) { inode_unlock(inode); }
+struct pid *mxfs_get_current_pid(void) { return get_task_pid(current, PIDTYPE_PID); }
+pid_t mxfs_current_tgid(void) { return task_tgid_nr(current); }
+pid_t mxfs_pid_nr(struct pid *pid) { return pid_nr(pid); }
+bool mxfs_fatal_signal_pending(void) { return fatal_signal_pending(current); }
+
+bool mxfs_pid_alive(struct pid *pid)
+{
+	bool alive;
+
+	rcu_read_lock();
+	alive = pid_task(pid, PIDTYPE_PID) != NULL;
+	rcu_read_unlock();
+	return alive;
+}
+
+struct sk_buff *mxfs_genlmsg_new(size_t payload) { return genlmsg_new(payload, GFP_KERNEL); }
+void *mxfs_genlmsg_put_reply(struct sk_buff *skb, struct genl_info *info,
+			     const struct genl_family *family, u8 cmd)
+{
+	return genlmsg_put_reply(skb, info, family, 0, cmd);
+}
+void mxfs_genlmsg_end(struct sk_buff *skb, void *hdr) { genlmsg_end(skb, hdr); }
+int mxfs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info) { return genlmsg_reply(skb, info); }
+void mxfs_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
+int mxfs_nla_put_u32(struct sk_buff *skb, int type, u32 value) { return nla_put_u32(skb, type, value); }
+int mxfs_nla_put_string(struct sk_buff *skb, int type, const char *str) { return nla_put_string(skb, type, str); }
+struct nlattr *mxfs_nla_nest_start(struct sk_buff *skb, int type) { return nla_nest_start(skb, type); }
+void mxfs_nla_nest_end(struct sk_buff *skb, struct nlattr *nest) { nla_nest_end(skb, nest); }
+const char *mxfs_nla_data(const struct nlattr *nla) { return nla_data(nla); }
+int mxfs_nla_len(const struct nlattr *nla) { return nla_len(nla); }

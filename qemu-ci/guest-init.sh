@@ -1,0 +1,92 @@
+#!/bin/sh
+# /init of a test guest (busybox ash, PID 1). Runs the one test named on the kernel command
+# line (mxfs_test=NAME), then prints the system log and the kernel log between markers and
+# powers off. The host harness reads everything from the serial console.
+#
+# Markers, each alone on a line:
+#   MXFS-TEST-BEGIN <name>
+#   MXFS-TEST-END <name> rc=<n>        or  MXFS-TEST-TIMEOUT <name> after <s>s
+#   MXFS-SYSLOG-BEGIN / MXFS-SYSLOG-END
+#   MXFS-DMESG-BEGIN / MXFS-DMESG-END
+#   MXFS-GUEST-DONE <name> rc=<n>      (last line; its absence means hang or panic)
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+export HOME=/root TERM=dumb
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=755 tmpfs /run
+hostname -F /etc/hostname
+
+# Networking like a real host: loopback plus one NIC with a multicast route, so a daemon
+# that announces itself by multicast finds an interface. The NIC leads nowhere.
+ip link set lo up
+if ip link show eth0 >/dev/null 2>&1; then
+  ip link set eth0 up
+  ip addr add 10.66.0.1/24 dev eth0
+  ip route add 224.0.0.0/4 dev eth0
+fi
+
+# Daemons log to syslog; keep it in a file that is printed at the end.
+syslogd -O /run/messages
+
+name= timeout=540
+for word in $(cat /proc/cmdline); do
+  case $word in
+    mxfs_test=*) name=${word#mxfs_test=} ;;
+    mxfs_timeout=*) timeout=${word#mxfs_timeout=} ;;
+  esac
+done
+
+# Prints the logs and powers off. Called once, by whichever of test end or watchdog is first.
+finish() {
+  mkdir /run/finishing 2>/dev/null || return 0
+  rc=$1
+  # The console stays quiet from here on; the whole kernel log follows in one piece.
+  dmesg -n 1
+  sync
+  echo "MXFS-SYSLOG-BEGIN"
+  cat /run/messages 2>/dev/null
+  echo "MXFS-SYSLOG-END"
+  echo "MXFS-DMESG-BEGIN"
+  dmesg
+  echo "MXFS-DMESG-END"
+  echo "MXFS-GUEST-DONE $name rc=$rc"
+  poweroff -f
+}
+
+script=/tests/guest/$name.sh
+echo "MXFS-TEST-BEGIN $name"
+if [ -z "$name" ] || [ ! -f "$script" ]; then
+  echo "guest: no test '$name' (kernel command line: $(cat /proc/cmdline))"
+  echo "MXFS-TEST-END $name rc=127"
+  finish 127
+fi
+
+# A stuck test (even one blocked in the kernel) must still yield its logs: the watchdog
+# reports and powers off without waiting for it.
+(
+  sleep "$timeout"
+  echo "MXFS-TEST-TIMEOUT $name after ${timeout}s"
+  echo "guest: processes at timeout:"
+  ps -o pid,ppid,stat,comm,args
+  for s in /proc/[0-9]*/stat; do
+    pid=${s#/proc/}; pid=${pid%/stat}
+    if [ "$(cut -d' ' -f3 "$s" 2>/dev/null)" = D ]; then
+      echo "guest: blocked task $pid ($(cat /proc/$pid/comm)):"
+      cat "/proc/$pid/stack" 2>/dev/null
+    fi
+  done
+  finish 124
+) &
+
+cd /
+TEST_NAME=$name sh "$script" </dev/null
+rc=$?
+echo "MXFS-TEST-END $name rc=$rc"
+finish "$rc"
+# poweroff -f does not return; if it ever did, the kernel would panic on init's exit.
+sleep 1000000

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite: the workspace's cargo tests, then every guest test.
+# Ends with one line "N passed, N failed" summing both; exits non-zero on any failure.
+# Expects the build to be done already (make check runs deps, kernel, module, cargo build).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+cargo_rc=0
+cargo test --workspace 2>&1 | tee "$log" || cargo_rc=$?
+# Sum "test result: ok. 12 passed; 0 failed; ..." over every test binary.
+read -r cargo_passed cargo_failed < <(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log" \
+  | awk '{p += $1; f += $2} END {print p + 0, f + 0}')
+# A build failure runs no test at all: count it as a failure rather than as nothing.
+if ((cargo_rc != 0 && cargo_failed == 0)); then cargo_failed=1; fi
+echo "cargo: $cargo_passed passed, $cargo_failed failed"
+
+guest_rc=0
+bash "$ROOT/tests/run-guest.sh" 2>&1 | tee "$log" || guest_rc=$?
+read -r guest_passed guest_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" \
+  | awk '{p = $1; f = $2} END {print p + 0, f + 0}')
+if ((guest_rc != 0 && guest_failed == 0)); then guest_failed=1; fi
+
+echo "$((cargo_passed + guest_passed)) passed, $((cargo_failed + guest_failed)) failed"
+((cargo_rc == 0 && guest_rc == 0 && cargo_failed + guest_failed == 0))

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Runs guest tests, each in its own fresh QEMU guest, at most MXFS_JOBS (2) at a time.
+#
+#   tests/run-guest.sh [TEST...]     default: every tests/guest/*.sh except lib.sh
+#
+# Prints "PASS <name>" or "FAIL <name>" (followed by the reasons and the end of the guest's
+# log) per test as it finishes, then "N passed, N failed"; exits non-zero on any failure.
+# Full logs: $MXFS_GUEST_OUT/<name>/serial.log (default /tmp/mxfs-guest).
+# Artifacts come from the environment, see qemu-ci/initramfs.sh (MXFS_KO, MXFS_BIN_DIR).
+set -euo pipefail
+. "$(dirname "$0")/../qemu-ci/common.sh"
+
+OUT=${MXFS_GUEST_OUT:-/tmp/mxfs-guest}
+JOBS=${MXFS_JOBS:-2}
+
+tests=("$@")
+if ((${#tests[@]} == 0)); then
+  for f in "$ROOT"/tests/guest/*.sh; do
+    n=$(basename "$f" .sh)
+    [ "$n" = lib ] || tests+=("$n")
+  done
+fi
+for t in "${tests[@]}"; do
+  [ -f "$ROOT/tests/guest/$t.sh" ] || die "no guest test '$t' (tests/guest/$t.sh)"
+done
+
+# Shared by every guest of this run; resolved once.
+export MXFS_KDIR=${MXFS_KDIR:-$(bash "$ROOT/qemu-ci/kernel.sh")}
+export MXFS_ACCEL=${MXFS_ACCEL:-$(bash "$ROOT/qemu-ci/accel.sh")}
+initrd=$(bash "$ROOT/qemu-ci/initramfs.sh")
+mkdir -p "$OUT"
+lock=$OUT/.print.lock
+
+run_one() {
+  local name=$1 dir=$OUT/$1 start reasons status
+  start=$(date +%s)
+  bash "$ROOT/qemu-ci/vm.sh" "$name" "$initrd" "$dir" || true
+  touch "$dir/serial.log" # QEMU may have failed before creating it
+  if reasons=$(bash "$ROOT/qemu-ci/verdict.sh" "$name" "$dir/serial.log"); then
+    status=PASS
+  else
+    status=FAIL
+  fi
+  echo "$status" >"$dir/result"
+  # One test's report is printed in one piece even when guests finish together.
+  {
+    flock 9
+    echo "$status $name"
+    if [ "$status" = FAIL ]; then
+      sed 's/^/    /' <<<"$reasons"
+      echo "    --- end of the test's output ($dir/serial.log, $(($(date +%s) - start))s) ---"
+      # The test's own lines, not the log dump that follows them.
+      tr -d '\r' <"$dir/serial.log" | sed '/^MXFS-SYSLOG-BEGIN/,$d' | tail -n 40 | sed 's/^/    /'
+      if grep -q '^MXFS-SYSLOG-BEGIN' "$dir/serial.log"; then
+        echo "    --- end of the kernel log ---"
+        tr -d '\r' <"$dir/serial.log" | sed -n '/^MXFS-DMESG-BEGIN/,/^MXFS-DMESG-END/p' | sed '1d;$d' \
+          | tail -n 25 | sed 's/^/    /'
+      fi
+    elif [ "${MXFS_VERBOSE:-0}" = 1 ]; then
+      echo "    ($(($(date +%s) - start))s, log $dir/serial.log)"
+    fi
+  } 9>>"$lock"
+}
+
+for t in "${tests[@]}"; do
+  rm -f "$OUT/$t/result"
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  run_one "$t" &
+done
+wait
+
+passed=0 failed=0
+for t in "${tests[@]}"; do
+  if [ "$(cat "$OUT/$t/result" 2>/dev/null)" = PASS ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1))
+  fi
+done
+echo "$passed passed, $failed failed"
+((failed == 0))
