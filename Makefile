@@ -40,7 +40,7 @@ demo: module userspace
 install: all
 	install -D -m 0755 target/release/mxfsd $(DESTDIR)/usr/sbin/mxfsd
 	install -D -m 0755 target/release/mxfsadm $(DESTDIR)/usr/sbin/mxfsadm
-	install -D -m 0755 target/release/mount.mxfs $(DESTDIR)/sbin/mount.mxfs
+	install -D -m 0755 target/release/mount-mxfs $(DESTDIR)/sbin/mount.mxfs
 
 clean:
 	@kdir=$$($(KDIR_CMD) 2>/dev/null) && $(MAKE) -s -C "$$kdir" M=$(CURDIR) clean || true

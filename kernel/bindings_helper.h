@@ -5,6 +5,12 @@
  * one header keeps the types in one place.
  */
 #include <linux/delay.h>
+#include <linux/exportfs.h>
+#include <linux/fiemap.h>
+#include <linux/fileattr.h>
+#include <linux/posix_acl.h>
+#include <linux/posix_acl_xattr.h>
+#include <linux/xattr.h>
 #include <linux/fs.h>
 #include <linux/fs_stack.h>
 #include <linux/mm.h>
@@ -26,12 +32,16 @@ const int MXFS_IOCB_RW_FLAGS = RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | R
 const unsigned int MXFS_UMH_WAIT_EXEC = UMH_WAIT_EXEC;
 const unsigned int MXFS_GENL_HDRLEN = GENL_HDRLEN;
 const loff_t MXFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
+const unsigned long MXFS_SB_POSIXACL = SB_POSIXACL;
+const int MXFS_SB_RDONLY = SB_RDONLY;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);
 void mxfs_inode_lock(struct inode *inode);
 void mxfs_inode_lock_parent(struct inode *inode);
 void mxfs_inode_unlock(struct inode *inode);
+void mxfs_spin_lock(spinlock_t *lock);
+void mxfs_spin_unlock(spinlock_t *lock);
 struct pid *mxfs_get_current_pid(void);
 pid_t mxfs_current_tgid(void);
 pid_t mxfs_pid_nr(struct pid *pid);

@@ -5,7 +5,7 @@
 
 use crate::bindings;
 use crate::lower::{self, zeroed, DentryRef, ParentLock, SyncTable, WriteAccess};
-use crate::{file, inode};
+use crate::{file, inode, xattr};
 use kernel::ffi::{c_char, c_int, c_uint};
 use core::ptr;
 use kernel::prelude::*;
@@ -20,9 +20,15 @@ pub(crate) static DIR_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bi
     rmdir: Some(rmdir),
     mknod: Some(mknod),
     rename: Some(rename),
+    tmpfile: Some(tmpfile),
     permission: Some(inode::permission),
     getattr: Some(inode::getattr),
     setattr: Some(inode::setattr),
+    listxattr: Some(xattr::listxattr),
+    get_acl: Some(xattr::get_acl),
+    set_acl: Some(xattr::set_acl),
+    fileattr_get: Some(inode::fileattr_get),
+    fileattr_set: Some(inode::fileattr_set),
     ..zeroed()
 });
 
@@ -260,4 +266,38 @@ unsafe extern "C" fn iterate_shared(file: *mut bindings::file, ctx: *mut binding
         inode::refresh((*file).f_inode);
         ret
     }
+}
+
+/// O_TMPFILE: the lower XFS creates the unnamed inode; the mxfs file then opens it like any
+/// other (the first lower file is only the vehicle of the creation).
+unsafe extern "C" fn tmpfile(
+    _idmap: *mut bindings::mnt_idmap,
+    dir: *mut bindings::inode,
+    file: *mut bindings::file,
+    mode: bindings::umode_t,
+) -> c_int {
+    kernel::error::from_result(|| {
+        // SAFETY: The VFS passes a new file whose dentry is a negative child of `dir`.
+        unsafe {
+            let _write = WriteAccess::new((*dir).i_sb)?;
+            let dentry = (*file).f_path.dentry;
+            let parent = lower::path((*dentry).d_parent);
+            let tmp = lower::from_err_ptr(bindings::kernel_tmpfile_open(
+                idmap(),
+                &parent,
+                mode,
+                (*file).f_flags as c_int,
+                (*file).f_cred,
+            ))?;
+            let lower_dentry = (*tmp).f_path.dentry;
+            let res = inode::get((*dir).i_sb, lower::d_inode(lower_dentry)).map(|inode| {
+                (*dentry).d_fsdata = bindings::mxfs_dget(lower_dentry).cast();
+                bindings::d_instantiate(dentry, inode);
+            });
+            bindings::fput(tmp);
+            res?;
+            kernel::error::to_result(bindings::finish_open(file, dentry, Some(file::open)))?;
+        }
+        Ok(0)
+    })
 }

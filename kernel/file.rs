@@ -22,11 +22,19 @@ pub(crate) static FILE_FOPS: SyncTable<bindings::file_operations> = SyncTable(bi
     fsync: Some(fsync),
     splice_read: Some(bindings::copy_splice_read),
     splice_write: Some(bindings::iter_file_splice_write),
+    fallocate: Some(fallocate),
+    copy_file_range: Some(copy_file_range),
+    remap_file_range: Some(remap_file_range),
+    fadvise: Some(fadvise),
     ..zeroed()
 });
 
 /// Flags that only matter while opening (the VFS already acted on them for the mxfs file).
-const OPEN_ONLY_FLAGS: u32 = bindings::O_CREAT | bindings::O_EXCL | bindings::O_NOCTTY | bindings::O_TRUNC;
+const OPEN_ONLY_FLAGS: u32 =
+    bindings::O_CREAT | bindings::O_EXCL | bindings::O_NOCTTY | bindings::O_TRUNC | bindings::__O_TMPFILE;
+
+/// Flags fcntl(F_SETFL) may change on the mxfs file after open; the lower file follows.
+const SETFL_FLAGS: u32 = bindings::O_APPEND | bindings::O_DIRECT | bindings::O_NOATIME | bindings::O_NONBLOCK;
 
 pub(crate) unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
     kernel::error::from_result(|| {
@@ -36,6 +44,9 @@ pub(crate) unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bi
             let flags = (*file).f_flags & !OPEN_ONLY_FLAGS;
             let lower_file = lower::from_err_ptr(bindings::dentry_open(&path, flags as c_int, (*file).f_cred))?;
             (*file).private_data = lower_file.cast();
+            // Generic paths that act on `f_mapping` (fadvise, readahead, sync_file_range) then
+            // reach the pages, which live in the lower mapping.
+            (*file).f_mapping = (*lower_file).f_mapping;
             if (*lower_file).f_mode & bindings::MXFS_FMODE_CAN_ODIRECT != 0 {
                 (*file).f_mode |= bindings::MXFS_FMODE_CAN_ODIRECT;
             }
@@ -55,11 +66,30 @@ fn rw_flags(iocb: &bindings::kiocb) -> c_int {
     iocb.ki_flags & bindings::MXFS_IOCB_RW_FLAGS
 }
 
+/// The lower file of `file`, with the flags fcntl(F_SETFL) changed since open applied.
+///
+/// # Safety
+///
+/// `file` must be an open mxfs file.
+unsafe fn synced_lower(file: *mut bindings::file) -> *mut bindings::file {
+    // SAFETY: Per the caller; `f_lock` serialises flag updates of the lower file.
+    unsafe {
+        let lower_file = lower::file(file);
+        let wanted = (*file).f_flags & SETFL_FLAGS;
+        if (*lower_file).f_flags & SETFL_FLAGS != wanted {
+            bindings::mxfs_spin_lock(&raw mut (*lower_file).f_lock);
+            (*lower_file).f_flags = ((*lower_file).f_flags & !SETFL_FLAGS) | wanted;
+            bindings::mxfs_spin_unlock(&raw mut (*lower_file).f_lock);
+        }
+        lower_file
+    }
+}
+
 unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
     // SAFETY: The VFS passes a kiocb on an open mxfs file and the destination iterator.
     unsafe {
         let iocb = &mut *iocb;
-        bindings::vfs_iter_read(lower::file(iocb.ki_filp), iter, &mut iocb.ki_pos, rw_flags(iocb))
+        bindings::vfs_iter_read(synced_lower(iocb.ki_filp), iter, &mut iocb.ki_pos, rw_flags(iocb))
     }
 }
 
@@ -67,7 +97,7 @@ unsafe extern "C" fn write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings:
     // SAFETY: As for `read_iter`; afterwards the mxfs inode takes the new size and times.
     unsafe {
         let iocb = &mut *iocb;
-        let ret = bindings::vfs_iter_write(lower::file(iocb.ki_filp), iter, &mut iocb.ki_pos, rw_flags(iocb));
+        let ret = bindings::vfs_iter_write(synced_lower(iocb.ki_filp), iter, &mut iocb.ki_pos, rw_flags(iocb));
         inode::refresh((*iocb.ki_filp).f_inode);
         ret
     }
@@ -111,3 +141,58 @@ unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area
     }
 }
 
+
+unsafe extern "C" fn fallocate(file: *mut bindings::file, mode: c_int, offset: bindings::loff_t, len: bindings::loff_t) -> isize {
+    // SAFETY: `file` is open; XFS validates the mode and range.
+    unsafe {
+        let ret = bindings::vfs_fallocate(lower::file(file), mode, offset, len);
+        inode::refresh((*file).f_inode);
+        ret as isize
+    }
+}
+
+unsafe extern "C" fn copy_file_range(
+    file_in: *mut bindings::file,
+    pos_in: bindings::loff_t,
+    file_out: *mut bindings::file,
+    pos_out: bindings::loff_t,
+    len: usize,
+    flags: kernel::ffi::c_uint,
+) -> isize {
+    // SAFETY: The VFS calls this only when both files are open mxfs files of one superblock.
+    unsafe {
+        let ret = bindings::vfs_copy_file_range(lower::file(file_in), pos_in, lower::file(file_out), pos_out, len, flags);
+        inode::refresh((*file_out).f_inode);
+        ret
+    }
+}
+
+/// FICLONE, FICLONERANGE and FIDEDUPERANGE: XFS shares the extents (reflink).
+unsafe extern "C" fn remap_file_range(
+    file_in: *mut bindings::file,
+    pos_in: bindings::loff_t,
+    file_out: *mut bindings::file,
+    pos_out: bindings::loff_t,
+    len: bindings::loff_t,
+    flags: kernel::ffi::c_uint,
+) -> bindings::loff_t {
+    if flags & !(bindings::REMAP_FILE_DEDUP | bindings::REMAP_FILE_ADVISORY) != 0 {
+        return EINVAL.to_errno() as bindings::loff_t;
+    }
+    // SAFETY: As for `copy_file_range`.
+    unsafe {
+        let (lin, lout) = (lower::file(file_in), lower::file(file_out));
+        let ret = if flags & bindings::REMAP_FILE_DEDUP != 0 {
+            bindings::vfs_dedupe_file_range_one(lin, pos_in, lout, pos_out, len, flags)
+        } else {
+            bindings::vfs_clone_file_range(lin, pos_in, lout, pos_out, len, flags)
+        };
+        inode::refresh((*file_out).f_inode);
+        ret
+    }
+}
+
+unsafe extern "C" fn fadvise(file: *mut bindings::file, offset: bindings::loff_t, len: bindings::loff_t, advice: c_int) -> c_int {
+    // SAFETY: `file` is open; the advice applies to the lower page cache.
+    unsafe { bindings::vfs_fadvise(lower::file(file), offset, len, advice) }
+}

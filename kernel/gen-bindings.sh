@@ -2,7 +2,8 @@
 # Generates kernel/bindings_generated.rs for the kernel tree KDIR, with the same clang flags
 # and bindgen options the kernel used for its own Rust bindings.
 set -euo pipefail
-KDIR=$1 BINDGEN=$2 OUT=$3
+KDIR=$1 BINDGEN=$2
+OUT=$(realpath -m "$3")
 HERE=$(cd "$(dirname "$0")" && pwd)
 
 cmdfile=$KDIR/rust/bindings/.bindings_generated.rs.cmd

@@ -5,7 +5,7 @@
 
 use crate::bindings;
 use crate::lower::{self, zeroed, SyncTable};
-use crate::{dir, file};
+use crate::{dir, file, xattr};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 
@@ -81,6 +81,12 @@ pub(crate) static FILE_IOPS: SyncTable<bindings::inode_operations> = SyncTable(b
     permission: Some(permission),
     getattr: Some(getattr),
     setattr: Some(setattr),
+    listxattr: Some(xattr::listxattr),
+    get_acl: Some(xattr::get_acl),
+    set_acl: Some(xattr::set_acl),
+    fileattr_get: Some(fileattr_get),
+    fileattr_set: Some(fileattr_set),
+    fiemap: Some(fiemap),
     ..zeroed()
 });
 
@@ -88,6 +94,11 @@ pub(crate) static SPECIAL_IOPS: SyncTable<bindings::inode_operations> = SyncTabl
     permission: Some(permission),
     getattr: Some(getattr),
     setattr: Some(setattr),
+    listxattr: Some(xattr::listxattr),
+    get_acl: Some(xattr::get_acl),
+    set_acl: Some(xattr::set_acl),
+    fileattr_get: Some(fileattr_get),
+    fileattr_set: Some(fileattr_set),
     ..zeroed()
 });
 
@@ -96,6 +107,11 @@ static SYMLINK_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings:
     permission: Some(permission),
     getattr: Some(getattr),
     setattr: Some(setattr),
+    listxattr: Some(xattr::listxattr),
+    get_acl: Some(xattr::get_acl),
+    set_acl: Some(xattr::set_acl),
+    fileattr_get: Some(fileattr_get),
+    fileattr_set: Some(fileattr_set),
     ..zeroed()
 });
 
@@ -122,7 +138,8 @@ pub(crate) unsafe extern "C" fn getattr(
         let lower_path = lower::path(dentry);
         let ret = bindings::vfs_getattr(&lower_path, stat, request_mask, flags);
         if ret == 0 {
-            (*stat).dev = (*(*dentry).d_sb).s_dev;
+            // The lower device number: stable across mounts, like the inode numbers.
+            (*stat).dev = (*(*lower_path.dentry).d_sb).s_dev;
             refresh(lower::d_inode(dentry));
         }
         ret
@@ -176,4 +193,42 @@ unsafe extern "C" fn get_link(
     }
     // SAFETY: `dentry` is a positive mxfs symlink dentry; `done` is the caller's.
     unsafe { bindings::vfs_get_link(lower::dentry(dentry), done) }
+}
+
+pub(crate) unsafe extern "C" fn fileattr_get(dentry: *mut bindings::dentry, fa: *mut bindings::fileattr) -> c_int {
+    // SAFETY: `dentry` is a positive mxfs dentry; `fa` is the caller's.
+    unsafe { bindings::vfs_fileattr_get(lower::dentry(dentry), fa) }
+}
+
+pub(crate) unsafe extern "C" fn fileattr_set(
+    _idmap: *mut bindings::mnt_idmap,
+    dentry: *mut bindings::dentry,
+    fa: *mut bindings::fileattr,
+) -> c_int {
+    kernel::error::from_result(|| {
+        // SAFETY: `dentry` is a positive mxfs dentry; the lower call locks the lower inode.
+        unsafe {
+            let _write = lower::WriteAccess::new((*dentry).d_sb)?;
+            let ret = bindings::vfs_fileattr_set(&raw mut bindings::nop_mnt_idmap, lower::dentry(dentry), fa);
+            refresh(lower::d_inode(dentry));
+            kernel::error::to_result(ret)?;
+        }
+        Ok(0)
+    })
+}
+
+unsafe extern "C" fn fiemap(
+    inode: *mut bindings::inode,
+    info: *mut bindings::fiemap_extent_info,
+    start: u64,
+    len: u64,
+) -> c_int {
+    // SAFETY: `inode` is a live mxfs inode; the extent map is the lower file's.
+    unsafe {
+        let lower = lower::inode(inode);
+        match (*(*lower).i_op).fiemap {
+            Some(fiemap) => fiemap(lower, info, start, len),
+            None => -(bindings::EOPNOTSUPP as c_int),
+        }
+    }
 }

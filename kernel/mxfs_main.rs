@@ -11,6 +11,7 @@ mod bindings;
 mod daemon;
 mod dentry;
 mod dir;
+mod export;
 mod file;
 mod inode;
 mod lower;
@@ -18,6 +19,7 @@ mod netlink;
 mod options;
 mod registry;
 mod super_ops;
+mod xattr;
 #[path = "../uapi/src/genl.rs"]
 #[allow(dead_code, missing_docs, unreachable_pub)]
 mod uapi_genl;

@@ -9,6 +9,8 @@ struct dentry *mxfs_dget(struct dentry *dentry) { return dget(dentry); }
 void mxfs_inode_lock(struct inode *inode) { inode_lock(inode); }
 void mxfs_inode_lock_parent(struct inode *inode) { inode_lock_nested(inode, I_MUTEX_PARENT); }
 void mxfs_inode_unlock(struct inode *inode) { inode_unlock(inode); }
+void mxfs_spin_lock(spinlock_t *lock) { spin_lock(lock); }
+void mxfs_spin_unlock(spinlock_t *lock) { spin_unlock(lock); }
 struct pid *mxfs_get_current_pid(void) { return get_task_pid(current, PIDTYPE_PID); }
 pid_t mxfs_current_tgid(void) { return task_tgid_nr(current); }
 pid_t mxfs_pid_nr(struct pid *pid) { return pid_nr(pid); }

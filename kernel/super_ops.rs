@@ -24,6 +24,7 @@ static SUPER_OPS: SyncTable<bindings::super_operations> = SyncTable(bindings::su
     evict_inode: Some(evict_inode),
     drop_inode: Some(bindings::generic_delete_inode),
     statfs: Some(statfs),
+    remount_fs: Some(remount_fs),
     ..zeroed()
 });
 
@@ -185,6 +186,9 @@ unsafe fn setup(sb: *mut bindings::super_block, req: &MountRequest) -> Result {
         (*sb).s_time_max = (*lower_sb).s_time_max;
         (*sb).s_stack_depth = (*lower_sb).s_stack_depth + 1;
         (*sb).s_uuid = (*lower_sb).s_uuid;
+        (*sb).s_flags |= (*lower_sb).s_flags & bindings::MXFS_SB_POSIXACL;
+        (*sb).s_xattr = crate::xattr::HANDLERS.0.as_ptr();
+        (*sb).s_export_op = &crate::export::EXPORT_OPS.0;
     }
     registry::insert(&mount)?;
 
@@ -249,4 +253,20 @@ unsafe extern "C" fn statfs(dentry: *mut bindings::dentry, buf: *mut bindings::k
         unsafe { (*buf).f_type = SUPER_MAGIC as _ };
     }
     ret
+}
+
+/// Remount: mxfs options are checked like at mount; read-only is enforced on the mxfs
+/// superblock by the VFS, so going read-only only needs the lower data on disk.
+unsafe extern "C" fn remount_fs(sb: *mut bindings::super_block, flags: *mut c_int, data: *mut c_char) -> c_int {
+    kernel::error::from_result(|| {
+        options::parse(data.cast())?;
+        // SAFETY: The VFS holds `s_umount`; `flags` points to the requested flags.
+        unsafe {
+            if *flags & bindings::MXFS_SB_RDONLY != 0 {
+                let lower_sb = (*lower::sb_info(sb).lower_mnt).mnt_sb;
+                kernel::error::to_result(bindings::sync_filesystem(lower_sb))?;
+            }
+        }
+        Ok(0)
+    })
 }

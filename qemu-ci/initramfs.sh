@@ -36,7 +36,8 @@ product=()
 add_product() { if [ -f "$1" ]; then product+=("$1:$2"); else log "warning: $1 not found; the guest will lack $2"; fi; }
 add_product "$BIN_DIR/mxfsd" /usr/sbin/mxfsd
 add_product "$BIN_DIR/mxfsadm" /usr/sbin/mxfsadm
-if [ -f "$BIN_DIR/mount.mxfs" ]; then helper=$BIN_DIR/mount.mxfs; else helper=$BIN_DIR/mount-mxfs; fi
+helper=$BIN_DIR/mount.mxfs # cargo may build it as mount-mxfs
+if ! [ -f "$helper" ] && [ -f "$BIN_DIR/mount-mxfs" ]; then helper=$BIN_DIR/mount-mxfs; fi
 add_product "$helper" /usr/sbin/mount.mxfs
 add_product "$BIN_DIR/fsops" /usr/bin/fsops
 add_product "$KO" "/usr/lib/modules/$RELEASE/extra/mxfs.ko"
@@ -98,7 +99,7 @@ done
 mdir=$stage/usr/lib/modules/$RELEASE
 mkdir -p "$mdir"
 for f in modules.order modules.builtin modules.builtin.modinfo; do
-  [ -f "$KDIR/$f" ] && cp "$KDIR/$f" "$mdir/"
+  if [ -f "$KDIR/$f" ]; then cp "$KDIR/$f" "$mdir/"; else : >"$mdir/$f"; fi
 done
 depmod -b "$stage" "$RELEASE"
 

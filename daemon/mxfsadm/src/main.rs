@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use mxfs_nl::{Client, NlError};
 
 #[derive(Parser, Debug)]
-#[command(name = "mxfsadm", version, about = "Manage MXFS cluster filesystem mounts on this host")]
+#[command(
+    name = "mxfsadm",
+    version,
+    about = "Manage MXFS cluster filesystem mounts on this host"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -43,9 +47,15 @@ fn main() -> ExitCode {
 }
 
 fn cmd_status(json: bool) -> Result<(), String> {
-    let mounts = Client::connect().and_then(|c| c.status()).map_err(|e: NlError| e.to_string())?;
+    let mounts = Client::connect()
+        .and_then(|c| c.status())
+        .map_err(|e: NlError| e.to_string())?;
     let report = status::StatusReport::new(mounts);
-    let text = if json { report.to_json() } else { report.to_table() };
+    let text = if json {
+        report.to_json()
+    } else {
+        report.to_table()
+    };
     emit(&text)
 }
 
@@ -53,9 +63,9 @@ fn cmd_status(json: bool) -> Result<(), String> {
 fn emit(text: &str) -> Result<(), String> {
     let mut out = io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write to standard output: {e}; check where the output goes"))
-        }
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(format!(
+            "cannot write to standard output: {e}; check where the output goes"
+        )),
         _ => Ok(()),
     }
 }

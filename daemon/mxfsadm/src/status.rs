@@ -41,7 +41,9 @@ impl From<MountStatus> for MountRow {
 
 impl StatusReport {
     pub fn new(mounts: Vec<MountStatus>) -> Self {
-        StatusReport { mounts: mounts.into_iter().map(MountRow::from).collect() }
+        StatusReport {
+            mounts: mounts.into_iter().map(MountRow::from).collect(),
+        }
     }
 
     /// `--json` output, newline-terminated.
@@ -66,7 +68,11 @@ impl StatusReport {
                     m.volume_uuid.clone(),
                     m.device.clone(),
                     dash_if_empty(&m.mountpoint),
-                    if m.daemon_pid == 0 { "-".into() } else { m.daemon_pid.to_string() },
+                    if m.daemon_pid == 0 {
+                        "-".into()
+                    } else {
+                        m.daemon_pid.to_string()
+                    },
                     m.state.to_string(),
                 ]
             })
@@ -95,7 +101,11 @@ impl StatusReport {
 }
 
 fn dash_if_empty(s: &str) -> String {
-    if s.is_empty() { "-".into() } else { s.into() }
+    if s.is_empty() {
+        "-".into()
+    } else {
+        s.into()
+    }
 }
 
 #[cfg(test)]
@@ -139,10 +149,14 @@ f00dcafe-0000-4000-8000-0123456789ab  /dev/vdb                           -      
 
     #[test]
     fn json_carries_the_same_rows() {
-        let json: serde_json::Value = serde_json::from_str(&StatusReport::new(sample()).to_json()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&StatusReport::new(sample()).to_json()).unwrap();
         let mounts = json["mounts"].as_array().unwrap();
         assert_eq!(mounts.len(), 2);
-        assert_eq!(mounts[0]["volume_uuid"], "0b7c5a2e-9f1d-4c3b-8a6e-2d4f6a8c0e12");
+        assert_eq!(
+            mounts[0]["volume_uuid"],
+            "0b7c5a2e-9f1d-4c3b-8a6e-2d4f6a8c0e12"
+        );
         assert_eq!(mounts[0]["device"], "/dev/disk/by-id/wwn-0x600a0b80001");
         assert_eq!(mounts[0]["mountpoint"], "/mnt/shared");
         assert_eq!(mounts[0]["daemon_pid"], 812);
@@ -155,7 +169,8 @@ f00dcafe-0000-4000-8000-0123456789ab  /dev/vdb                           -      
 
     #[test]
     fn empty_json_is_an_empty_list() {
-        let json: serde_json::Value = serde_json::from_str(&StatusReport::new(vec![]).to_json()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&StatusReport::new(vec![]).to_json()).unwrap();
         assert_eq!(json, serde_json::json!({ "mounts": [] }));
     }
 

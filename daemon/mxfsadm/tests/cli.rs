@@ -4,7 +4,10 @@ use std::path::Path;
 use std::process::Command;
 
 fn mxfsadm(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_mxfsadm")).args(args).output().expect("run mxfsadm");
+    let out = Command::new(env!("CARGO_BIN_EXE_mxfsadm"))
+        .args(args)
+        .output()
+        .expect("run mxfsadm");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -28,7 +31,10 @@ fn status_without_the_module_is_one_line_with_a_remedy() {
         assert_eq!(code, 1);
         assert!(out.is_empty(), "{out}");
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.starts_with("mxfsadm: the mxfs kernel module is not loaded"), "{err}");
+        assert!(
+            err.starts_with("mxfsadm: the mxfs kernel module is not loaded"),
+            "{err}"
+        );
         assert!(err.contains("; load it with 'modprobe mxfs'"), "{err}");
     }
 }

@@ -63,9 +63,15 @@ impl Args {
                 self.uuid
             ));
         }
-        for (name, value) in [("--device", &self.device), ("--mountpoint", &self.mountpoint)] {
+        for (name, value) in [
+            ("--device", &self.device),
+            ("--mountpoint", &self.mountpoint),
+        ] {
             if value.len() > PATH_MAX_LEN {
-                return Err(format!("{name} is {} bytes long, the limit is {PATH_MAX_LEN}", value.len()));
+                return Err(format!(
+                    "{name} is {} bytes long, the limit is {PATH_MAX_LEN}",
+                    value.len()
+                ));
             }
         }
         Ok(())
@@ -95,21 +101,44 @@ mod tests {
     const UUID: &str = "0b7c5a2e-9f1d-4c3b-8a6e-2d4f6a8c0e12";
 
     fn argv(rest: &[&str]) -> Vec<String> {
-        std::iter::once("mxfsd").chain(rest.iter().copied()).map(String::from).collect()
+        std::iter::once("mxfsd")
+            .chain(rest.iter().copied())
+            .map(String::from)
+            .collect()
     }
 
     #[test]
     fn kernel_command_line_parses() {
-        let a = parse(argv(&["--device", "/dev/sdb", "--mountpoint", "/mnt/shared", "--uuid", UUID])).unwrap();
+        let a = parse(argv(&[
+            "--device",
+            "/dev/sdb",
+            "--mountpoint",
+            "/mnt/shared",
+            "--uuid",
+            UUID,
+        ]))
+        .unwrap();
         assert_eq!(
             a,
-            Args { device: "/dev/sdb".into(), mountpoint: "/mnt/shared".into(), uuid: UUID.into() }
+            Args {
+                device: "/dev/sdb".into(),
+                mountpoint: "/mnt/shared".into(),
+                uuid: UUID.into()
+            }
         );
     }
 
     #[test]
     fn empty_mountpoint_is_allowed_and_so_is_leaving_it_out() {
-        let a = parse(argv(&["--device", "/dev/sdb", "--mountpoint", "", "--uuid", UUID])).unwrap();
+        let a = parse(argv(&[
+            "--device",
+            "/dev/sdb",
+            "--mountpoint",
+            "",
+            "--uuid",
+            UUID,
+        ]))
+        .unwrap();
         assert_eq!(a.mountpoint, "");
         let a = parse(argv(&["--device", "/dev/sdb", "--uuid", UUID])).unwrap();
         assert_eq!(a.mountpoint, "");
@@ -117,7 +146,12 @@ mod tests {
 
     #[test]
     fn bad_uuid_is_a_usage_error_naming_the_value() {
-        for bad in ["", "xyz", "0b7c5a2e9f1d4c3b8a6e2d4f6a8c0e12", "0b7c5a2e-9f1d-4c3b-8a6e-2d4f6a8c0e1z"] {
+        for bad in [
+            "",
+            "xyz",
+            "0b7c5a2e9f1d4c3b8a6e2d4f6a8c0e12",
+            "0b7c5a2e-9f1d-4c3b-8a6e-2d4f6a8c0e1z",
+        ] {
             match parse(argv(&["--device", "/dev/sdb", "--uuid", bad])) {
                 Err(ArgsOutcome::Usage(msg)) => {
                     assert!(msg.contains("--uuid"), "{msg}");
@@ -131,19 +165,36 @@ mod tests {
     #[test]
     fn empty_device_is_a_usage_error() {
         let err = parse(argv(&["--device", "", "--uuid", UUID])).unwrap_err();
-        assert!(matches!(err, ArgsOutcome::Usage(ref m) if m.contains("--device")), "{err:?}");
+        assert!(
+            matches!(err, ArgsOutcome::Usage(ref m) if m.contains("--device")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn over_long_paths_are_refused() {
         let long = format!("/{}", "m".repeat(PATH_MAX_LEN));
-        let err = parse(argv(&["--device", "/dev/sdb", "--mountpoint", &long, "--uuid", UUID])).unwrap_err();
-        assert!(matches!(err, ArgsOutcome::Usage(ref m) if m.contains("--mountpoint")), "{err:?}");
+        let err = parse(argv(&[
+            "--device",
+            "/dev/sdb",
+            "--mountpoint",
+            &long,
+            "--uuid",
+            UUID,
+        ]))
+        .unwrap_err();
+        assert!(
+            matches!(err, ArgsOutcome::Usage(ref m) if m.contains("--mountpoint")),
+            "{err:?}"
+        );
     }
 
     #[test]
     fn missing_or_unknown_arguments_give_one_line() {
-        for rest in [&["--uuid", UUID][..], &["--device", "/dev/sdb", "--uuid", UUID, "--bogus"][..]] {
+        for rest in [
+            &["--uuid", UUID][..],
+            &["--device", "/dev/sdb", "--uuid", UUID, "--bogus"][..],
+        ] {
             match parse(argv(rest)) {
                 Err(ArgsOutcome::Usage(msg)) => {
                     assert!(!msg.contains('\n') && !msg.is_empty(), "{msg:?}");
@@ -167,6 +218,8 @@ mod tests {
 
     #[test]
     fn help_is_information_not_an_error() {
-        assert!(matches!(parse(argv(&["--help"])), Err(ArgsOutcome::Info(t)) if t.contains("--device")));
+        assert!(
+            matches!(parse(argv(&["--help"])), Err(ArgsOutcome::Info(t)) if t.contains("--device"))
+        );
     }
 }

@@ -25,10 +25,18 @@ pub enum Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Signals(e) => write!(f, "cannot block SIGTERM/SIGINT: {}; this is a bug, report it", e.desc()),
+            Error::Signals(e) => write!(
+                f,
+                "cannot block SIGTERM/SIGINT: {}; this is a bug, report it",
+                e.desc()
+            ),
             Error::Connect(e) => write!(f, "cannot reach mxfs.ko over netlink: {e}"),
             Error::Ready(e) => write!(f, "DAEMON_READY not accepted: {e}"),
-            Error::Wait(e) => write!(f, "waiting for SIGTERM failed: {}; this is a bug, report it", e.desc()),
+            Error::Wait(e) => write!(
+                f,
+                "waiting for SIGTERM failed: {}; this is a bug, report it",
+                e.desc()
+            ),
         }
     }
 }
@@ -37,7 +45,11 @@ impl std::error::Error for Error {}
 
 /// How the mount is named in log lines.
 pub fn describe(args: &Args) -> String {
-    let at = if args.mountpoint.is_empty() { "(unknown mount point)" } else { &args.mountpoint };
+    let at = if args.mountpoint.is_empty() {
+        "(unknown mount point)"
+    } else {
+        &args.mountpoint
+    };
     format!("volume {} on {} at {at}", args.uuid, args.device)
 }
 
@@ -45,6 +57,8 @@ pub fn describe(args: &Args) -> String {
 pub fn run(args: &Args) -> Result<(), Error> {
     // Before the netlink client exists: its receive thread must inherit the mask.
     let termination = signals::block().map_err(Error::Signals)?;
+    // Held until exit: mxfs.ko records this socket at DAEMON_READY and treats its release as
+    // the daemon dying (the mount turns degraded).
     let kernel = Client::connect().map_err(Error::Connect)?;
 
     log::info!("{}: ready", describe(args));
@@ -80,7 +94,12 @@ mod tests {
     fn errors_are_single_lines_carrying_the_netlink_remedy() {
         let e = Error::Connect(NlError::ModuleNotLoaded);
         let text = e.to_string();
-        assert!(text.starts_with("cannot reach mxfs.ko over netlink: the mxfs kernel module is not loaded"), "{text}");
+        assert!(
+            text.starts_with(
+                "cannot reach mxfs.ko over netlink: the mxfs kernel module is not loaded"
+            ),
+            "{text}"
+        );
         assert!(!text.contains('\n'));
         let e = Error::Ready(NlError::from_errno(mxfs_nl::Op::DaemonReady, 1));
         assert!(e.to_string().contains("CAP_NET_ADMIN"), "{e}");

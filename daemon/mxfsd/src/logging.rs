@@ -58,7 +58,10 @@ pub fn init() -> Backend {
     } else {
         (Sink::Stderr, Backend::Stderr)
     };
-    let logger = Box::new(DaemonLogger { sink: Mutex::new(sink), pid });
+    let logger = Box::new(DaemonLogger {
+        sink: Mutex::new(sink),
+        pid,
+    });
     // Fails only if a logger is already set, which nothing else in mxfsd does.
     if log::set_boxed_logger(logger).is_ok() {
         log::set_max_level(LevelFilter::Info);
@@ -73,7 +76,9 @@ fn open_syslog(socket: &Path, pid: u32) -> Option<Sink> {
         process: IDENT.into(),
         pid,
     };
-    syslog::unix_custom(formatter, socket).ok().map(Sink::Syslog)
+    syslog::unix_custom(formatter, socket)
+        .ok()
+        .map(Sink::Syslog)
 }
 
 /// Syslog severity of a `log` level.
@@ -94,7 +99,11 @@ fn one_line(msg: &str) -> String {
 /// One /dev/kmsg record: `<PRI>mxfsd[PID]: message\n`. The priority carries the daemon
 /// facility so the kernel files it as a userspace message.
 pub fn kmsg_record(level: Level, pid: u32, msg: &str) -> String {
-    format!("<{}>{IDENT}[{pid}]: {}\n", LOG_DAEMON | severity(level), one_line(msg))
+    format!(
+        "<{}>{IDENT}[{pid}]: {}\n",
+        LOG_DAEMON | severity(level),
+        one_line(msg)
+    )
 }
 
 /// One stderr line, in the usual "program: message" form.
@@ -121,8 +130,12 @@ impl DaemonLogger {
                 .map_err(|_| ())
             }
             // /dev/kmsg takes exactly one record per write(2).
-            Sink::Kmsg(w) => w.write_all(kmsg_record(level, self.pid, msg).as_bytes()).map_err(|_| ()),
-            Sink::Stderr => std::io::stderr().write_all(stderr_line(msg).as_bytes()).map_err(|_| ()),
+            Sink::Kmsg(w) => w
+                .write_all(kmsg_record(level, self.pid, msg).as_bytes())
+                .map_err(|_| ()),
+            Sink::Stderr => std::io::stderr()
+                .write_all(stderr_line(msg).as_bytes())
+                .map_err(|_| ()),
         };
     }
 }
@@ -178,18 +191,30 @@ mod tests {
 
     #[test]
     fn multi_line_messages_become_one_line() {
-        assert_eq!(kmsg_record(Level::Info, 5, "a\nb\r\nc"), "<30>mxfsd[5]: a b  c\n");
+        assert_eq!(
+            kmsg_record(Level::Info, 5, "a\nb\r\nc"),
+            "<30>mxfsd[5]: a b  c\n"
+        );
         assert_eq!(stderr_line("a\nb"), "mxfsd: a b\n");
     }
 
     #[test]
     fn kmsg_sink_writes_one_record_per_write() {
         let buf = Records::default();
-        let logger = DaemonLogger { sink: Mutex::new(Sink::Kmsg(Box::new(buf.clone()))), pid: 77 };
+        let logger = DaemonLogger {
+            sink: Mutex::new(Sink::Kmsg(Box::new(buf.clone()))),
+            pid: 77,
+        };
         record(&logger, Level::Info, "first");
         record(&logger, Level::Error, "second\nline");
         let writes = buf.0.lock().unwrap().clone();
-        assert_eq!(writes, vec![b"<30>mxfsd[77]: first\n".to_vec(), b"<27>mxfsd[77]: second line\n".to_vec()]);
+        assert_eq!(
+            writes,
+            vec![
+                b"<30>mxfsd[77]: first\n".to_vec(),
+                b"<27>mxfsd[77]: second line\n".to_vec()
+            ]
+        );
     }
 
     #[test]
@@ -198,7 +223,10 @@ mod tests {
         let path = dir.path().join("log");
         let server = UnixDatagram::bind(&path).unwrap();
         let sink = open_syslog(&path, 4242).expect("connect to the test socket");
-        let logger = DaemonLogger { sink: Mutex::new(sink), pid: 4242 };
+        let logger = DaemonLogger {
+            sink: Mutex::new(sink),
+            pid: 4242,
+        };
         record(&logger, Level::Warn, "stopping");
 
         let mut buf = [0u8; 512];

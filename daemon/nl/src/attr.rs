@@ -62,7 +62,10 @@ impl<'a> Attr<'a> {
     /// than failing the whole reply.
     pub fn string(&self, max_len: usize) -> Result<String, NlError> {
         let end = self.payload.iter().position(|&b| b == 0).ok_or_else(|| {
-            NlError::Malformed(format!("string attribute {} is not NUL-terminated", self.kind))
+            NlError::Malformed(format!(
+                "string attribute {} is not NUL-terminated",
+                self.kind
+            ))
         })?;
         if end > max_len {
             return Err(NlError::Malformed(format!(
@@ -91,7 +94,10 @@ pub struct Attrs<'a> {
 impl<'a> Attrs<'a> {
     /// Iterates over `buf`, which must hold whole attributes only.
     pub fn new(buf: &'a [u8]) -> Self {
-        Attrs { rest: buf, failed: false }
+        Attrs {
+            rest: buf,
+            failed: false,
+        }
     }
 }
 
@@ -113,11 +119,17 @@ impl<'a> Iterator for Attrs<'a> {
         let len = usize::from(u16::from_ne_bytes([self.rest[0], self.rest[1]]));
         let raw_type = u16::from_ne_bytes([self.rest[2], self.rest[3]]);
         if len < NLA_HDRLEN {
-            return fail(self, format!("attribute length {len} is shorter than its header"));
+            return fail(
+                self,
+                format!("attribute length {len} is shorter than its header"),
+            );
         }
         if len > self.rest.len() {
             let have = self.rest.len();
-            return fail(self, format!("attribute length {len} runs past the end ({have} bytes left)"));
+            return fail(
+                self,
+                format!("attribute length {len} runs past the end ({have} bytes left)"),
+            );
         }
         let attr = Attr {
             kind: raw_type & NLA_TYPE_MASK,
@@ -279,7 +291,10 @@ mod tests {
         let mut bytes = w.into_bytes();
         bytes[0..2].copy_from_slice(&40u16.to_ne_bytes());
         let err = collect(&bytes).unwrap_err();
-        assert!(matches!(err, NlError::Malformed(ref m) if m.contains("runs past the end")), "{err}");
+        assert!(
+            matches!(err, NlError::Malformed(ref m) if m.contains("runs past the end")),
+            "{err}"
+        );
     }
 
     #[test]
@@ -321,22 +336,46 @@ mod tests {
 
     #[test]
     fn u32_of_the_wrong_size_is_rejected() {
-        let attr = Attr { kind: 4, nested: false, payload: &[1, 2, 3] };
+        let attr = Attr {
+            kind: 4,
+            nested: false,
+            payload: &[1, 2, 3],
+        };
         assert!(attr.u32().is_err());
-        let attr = Attr { kind: 4, nested: false, payload: &[1, 0, 0, 0, 0, 0, 0, 0] };
+        let attr = Attr {
+            kind: 4,
+            nested: false,
+            payload: &[1, 0, 0, 0, 0, 0, 0, 0],
+        };
         assert!(attr.u32().is_err());
     }
 
     #[test]
     fn strings_must_be_nul_terminated_and_within_limit() {
-        let attr = Attr { kind: 2, nested: false, payload: b"abc" };
+        let attr = Attr {
+            kind: 2,
+            nested: false,
+            payload: b"abc",
+        };
         assert!(attr.string(10).is_err());
-        let attr = Attr { kind: 2, nested: false, payload: b"abcdef\0" };
+        let attr = Attr {
+            kind: 2,
+            nested: false,
+            payload: b"abcdef\0",
+        };
         assert!(attr.string(5).is_err());
         assert_eq!(attr.string(6).unwrap(), "abcdef");
-        let attr = Attr { kind: 2, nested: false, payload: b"\0" };
+        let attr = Attr {
+            kind: 2,
+            nested: false,
+            payload: b"\0",
+        };
         assert_eq!(attr.string(6).unwrap(), "");
-        let attr = Attr { kind: 2, nested: false, payload: b"/mnt/\xff\0" };
+        let attr = Attr {
+            kind: 2,
+            nested: false,
+            payload: b"/mnt/\xff\0",
+        };
         assert_eq!(attr.string(64).unwrap(), "/mnt/\u{fffd}");
     }
 
@@ -345,6 +384,9 @@ mod tests {
         let mut w = AttrWriter::new();
         assert!(w.put_str(1, "a\0b").is_err());
         assert!(w.put(1, &vec![0u8; 70_000]).is_err());
-        assert!(w.as_bytes().is_empty(), "failed puts leave the stream untouched");
+        assert!(
+            w.as_bytes().is_empty(),
+            "failed puts leave the stream untouched"
+        );
     }
 }

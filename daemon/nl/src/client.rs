@@ -58,7 +58,12 @@ impl Client {
 
     /// Every mxfs mount on this host, in the kernel's order.
     pub fn status(&self) -> Result<Vec<MountStatus>, NlError> {
-        let replies = request_raw(&self.router, self.family.id, Op::Status, msg::encode_status())?;
+        let replies = request_raw(
+            &self.router,
+            self.family.id,
+            Op::Status,
+            msg::encode_status(),
+        )?;
         let mut mounts = Vec::new();
         for payload in &replies {
             mounts.extend(msg::decode_status_reply(payload)?);
@@ -87,7 +92,11 @@ fn request_raw(
     payload: Vec<u8>,
 ) -> Result<Vec<Vec<u8>>, NlError> {
     let replies: NlRouterReceiverHandle<u16, Buffer> = router
-        .send(nl_type, NlmF::ACK, NlPayload::Payload(Buffer::from(payload)))
+        .send(
+            nl_type,
+            NlmF::ACK,
+            NlPayload::Payload(Buffer::from(payload)),
+        )
         .map_err(|e| NlError::Socket(format!("sending {op} failed: {e}")))?;
     let mut out = Vec::new();
     for reply in replies {
@@ -108,7 +117,11 @@ fn request_raw(
             Err(RouterError::Nlmsgerr(e)) => {
                 return Err(NlError::from_errno(op, e.error().saturating_abs()))
             }
-            Err(e) => return Err(NlError::Socket(format!("receiving the reply to {op} failed: {e}"))),
+            Err(e) => {
+                return Err(NlError::Socket(format!(
+                    "receiving the reply to {op} failed: {e}"
+                )))
+            }
         }
     }
     Ok(out)
@@ -130,7 +143,13 @@ mod tests {
         // nlctrl is always registered: id GENL_ID_CTRL, version 2. This runs the whole request
         // path (encode, send, ACK handling, decode) against the running kernel.
         let info = resolve_family(&router(), "nlctrl").unwrap();
-        assert_eq!(info, FamilyInfo { id: GENL_ID_CTRL, version: 2 });
+        assert_eq!(
+            info,
+            FamilyInfo {
+                id: GENL_ID_CTRL,
+                version: 2
+            }
+        );
     }
 
     #[test]
@@ -144,7 +163,10 @@ mod tests {
         let loaded = Path::new("/sys/module/mxfs").exists();
         match Client::connect() {
             Ok(client) => {
-                assert!(loaded, "family mxfs resolved but /sys/module/mxfs is absent");
+                assert!(
+                    loaded,
+                    "family mxfs resolved but /sys/module/mxfs is absent"
+                );
                 assert!(client.family_id() >= NLMSG_MIN_TYPE);
             }
             Err(NlError::ModuleNotLoaded) => assert!(!loaded),

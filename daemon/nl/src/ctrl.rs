@@ -36,7 +36,11 @@ pub struct FamilyInfo {
 pub fn encode_get_family(name: &str) -> Result<Vec<u8>, NlError> {
     let mut attrs = AttrWriter::new();
     attrs.put_str(CTRL_ATTR_FAMILY_NAME, name)?;
-    Ok(genlmsg::encode(CTRL_CMD_GETFAMILY, CTRL_VERSION, attrs.as_bytes()))
+    Ok(genlmsg::encode(
+        CTRL_CMD_GETFAMILY,
+        CTRL_VERSION,
+        attrs.as_bytes(),
+    ))
 }
 
 /// Decodes the controller's NEWFAMILY reply for family `name`. The reply also carries ops and
@@ -102,20 +106,32 @@ mod tests {
         let mut ops = AttrWriter::new();
         ops.put_u32(1, 2).unwrap();
         a.put_nested(6, &ops).unwrap(); // OPS
-        assert_eq!(decode_family(&reply(&a), "mxfs").unwrap(), FamilyInfo { id: 0x1d, version: 1 });
+        assert_eq!(
+            decode_family(&reply(&a), "mxfs").unwrap(),
+            FamilyInfo {
+                id: 0x1d,
+                version: 1
+            }
+        );
     }
 
     #[test]
     fn missing_id_or_wrong_family_is_malformed() {
         let mut a = AttrWriter::new();
         a.put_u32(CTRL_ATTR_VERSION, 1).unwrap();
-        assert!(matches!(decode_family(&reply(&a), "mxfs"), Err(NlError::Malformed(_))));
+        assert!(matches!(
+            decode_family(&reply(&a), "mxfs"),
+            Err(NlError::Malformed(_))
+        ));
 
         let mut a = AttrWriter::new();
         a.put_str(CTRL_ATTR_FAMILY_NAME, "nbd").unwrap();
         a.put_u16(CTRL_ATTR_FAMILY_ID, 0x1d).unwrap();
         a.put_u32(CTRL_ATTR_VERSION, 1).unwrap();
-        assert!(matches!(decode_family(&reply(&a), "mxfs"), Err(NlError::Malformed(_))));
+        assert!(matches!(
+            decode_family(&reply(&a), "mxfs"),
+            Err(NlError::Malformed(_))
+        ));
     }
 
     #[test]

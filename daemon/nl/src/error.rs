@@ -88,10 +88,36 @@ impl fmt::Display for NlError {
                 "the mxfs kernel module speaks netlink version {kernel}, these tools speak \
                  version {tools}; install mxfs.ko and the mxfs tools from the same release"
             ),
+            // mxfs.ko also answers EPERM to a DAEMON_READY from any process but the mxfsd it
+            // started for that volume.
+            NlError::NeedsAdmin {
+                op: Op::DaemonReady,
+                errno,
+            } => write!(
+                f,
+                "the kernel refused DAEMON_READY: {}; it needs CAP_NET_ADMIN (run as root) and \
+                 must come from the mxfsd that mxfs.ko started for the mount",
+                strerror(*errno)
+            ),
             NlError::NeedsAdmin { op, errno } => write!(
                 f,
                 "the kernel refused {op}: {}; mxfs netlink commands need CAP_NET_ADMIN, run as root",
                 strerror(*errno)
+            ),
+            NlError::Kernel {
+                op: Op::DaemonReady,
+                errno: libc::ENOENT,
+            } => write!(
+                f,
+                "the kernel has no mount of this volume waiting for its daemon; mxfsd is started \
+                 by 'mount -t mxfs', not by hand"
+            ),
+            NlError::Kernel {
+                op: Op::DaemonReady,
+                errno: libc::EALREADY,
+            } => write!(
+                f,
+                "the kernel already has a ready daemon for this volume; check 'mxfsadm status'"
             ),
             NlError::Kernel { op, errno } => write!(
                 f,
@@ -123,7 +149,13 @@ mod tests {
     fn permission_errors_say_cap_net_admin_and_root() {
         for errno in [libc::EPERM, libc::EACCES] {
             let err = NlError::from_errno(Op::Status, errno);
-            assert_eq!(err, NlError::NeedsAdmin { op: Op::Status, errno });
+            assert_eq!(
+                err,
+                NlError::NeedsAdmin {
+                    op: Op::Status,
+                    errno
+                }
+            );
             let text = err.to_string();
             assert!(text.contains("CAP_NET_ADMIN"), "{text}");
             assert!(text.contains("run as root"), "{text}");
@@ -141,20 +173,53 @@ mod tests {
     }
 
     #[test]
-    fn enoent_from_a_command_is_a_plain_kernel_error() {
-        let err = NlError::from_errno(Op::DaemonReady, libc::ENOENT);
-        assert_eq!(err, NlError::Kernel { op: Op::DaemonReady, errno: libc::ENOENT });
+    fn enoent_from_a_command_is_a_kernel_error() {
+        let err = NlError::from_errno(Op::Status, libc::ENOENT);
+        assert_eq!(
+            err,
+            NlError::Kernel {
+                op: Op::Status,
+                errno: libc::ENOENT
+            }
+        );
         let text = err.to_string();
-        assert!(text.starts_with("the kernel rejected DAEMON_READY: No such file or directory"), "{text}");
+        assert!(
+            text.starts_with("the kernel rejected STATUS: No such file or directory"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn daemon_ready_refusals_explain_the_handshake() {
+        let text = NlError::from_errno(Op::DaemonReady, libc::EPERM).to_string();
+        assert!(
+            text.contains("CAP_NET_ADMIN") && text.contains("mxfsd that mxfs.ko started"),
+            "{text}"
+        );
+        let text = NlError::from_errno(Op::DaemonReady, libc::ENOENT).to_string();
+        assert!(text.contains("no mount of this volume"), "{text}");
+        let text = NlError::from_errno(Op::DaemonReady, libc::EALREADY).to_string();
+        assert!(text.contains("already has a ready daemon"), "{text}");
+        let text = NlError::from_errno(Op::DaemonReady, libc::EINVAL).to_string();
+        assert!(
+            text.starts_with("the kernel rejected DAEMON_READY: Invalid argument"),
+            "{text}"
+        );
     }
 
     #[test]
     fn messages_are_one_line_with_a_remedy() {
         let all = [
             NlError::ModuleNotLoaded,
-            NlError::VersionMismatch { kernel: 2, tools: 1 },
+            NlError::VersionMismatch {
+                kernel: 2,
+                tools: 1,
+            },
             NlError::from_errno(Op::Status, libc::EPERM),
             NlError::from_errno(Op::Status, libc::EINVAL),
+            NlError::from_errno(Op::DaemonReady, libc::EPERM),
+            NlError::from_errno(Op::DaemonReady, libc::ENOENT),
+            NlError::from_errno(Op::DaemonReady, libc::EALREADY),
             NlError::Malformed("x".into()),
             NlError::Socket("y".into()),
         ];

@@ -29,7 +29,11 @@ pub fn decode(payload: &[u8]) -> Result<GenlMsg<'_>, NlError> {
             payload.len()
         )));
     }
-    Ok(GenlMsg { cmd: payload[0], version: payload[1], attrs: &payload[GENL_HDRLEN..] })
+    Ok(GenlMsg {
+        cmd: payload[0],
+        version: payload[1],
+        attrs: &payload[GENL_HDRLEN..],
+    })
 }
 
 #[cfg(test)]

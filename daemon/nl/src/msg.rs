@@ -42,7 +42,11 @@ pub fn encode_daemon_ready(volume_uuid: &str) -> Result<Vec<u8>, NlError> {
     }
     let mut attrs = AttrWriter::new();
     attrs.put_str(attr::VOLUME_UUID, volume_uuid)?;
-    Ok(genlmsg::encode(cmd::DAEMON_READY, FAMILY_VERSION, attrs.as_bytes()))
+    Ok(genlmsg::encode(
+        cmd::DAEMON_READY,
+        FAMILY_VERSION,
+        attrs.as_bytes(),
+    ))
 }
 
 /// STATUS request (no attributes).
@@ -63,7 +67,11 @@ pub fn encode_status_reply(mounts: &[MountStatus]) -> Result<Vec<u8>, NlError> {
         nest.put_u32(attr::STATE, m.state)?;
         attrs.put_nested(attr::MOUNT, &nest)?;
     }
-    Ok(genlmsg::encode(cmd::STATUS, FAMILY_VERSION, attrs.as_bytes()))
+    Ok(genlmsg::encode(
+        cmd::STATUS,
+        FAMILY_VERSION,
+        attrs.as_bytes(),
+    ))
 }
 
 /// Decodes one STATUS reply payload (genl header included) into its mounts, in kernel order.
@@ -104,7 +112,9 @@ fn decode_mount(nest: &Attr<'_>) -> Result<MountStatus, NlError> {
     let missing = |name: &str| NlError::Malformed(format!("MOUNT entry without {name}"));
     let volume_uuid = uuid.ok_or_else(|| missing("VOLUME_UUID"))?;
     if !is_volume_uuid(&volume_uuid) {
-        return Err(NlError::Malformed(format!("MOUNT entry has invalid VOLUME_UUID '{volume_uuid}'")));
+        return Err(NlError::Malformed(format!(
+            "MOUNT entry has invalid VOLUME_UUID '{volume_uuid}'"
+        )));
     }
     Ok(MountStatus {
         volume_uuid,
@@ -240,7 +250,10 @@ mod tests {
             n.put_u32(attr::DAEMON_PID, 1).unwrap();
             n.put_u32(attr::STATE, state::READY).unwrap();
         });
-        assert!(decode_status_reply(&bytes).unwrap_err().to_string().contains("VOLUME_UUID"));
+        assert!(decode_status_reply(&bytes)
+            .unwrap_err()
+            .to_string()
+            .contains("VOLUME_UUID"));
     }
 
     #[test]
@@ -301,7 +314,10 @@ mod tests {
                 // whole attributes; what decodes then must be exactly that prefix.
                 Ok(got) => {
                     let whole_prefix = mounts.starts_with(&got) && !got.is_empty();
-                    assert!(whole_prefix || (cut == 4 && got.is_empty()), "cut {cut}: {got:?}");
+                    assert!(
+                        whole_prefix || (cut == 4 && got.is_empty()),
+                        "cut {cut}: {got:?}"
+                    );
                 }
             }
         }

@@ -65,15 +65,28 @@ fn apply(root: &Path, op: &Op, m: &Model, r: &mut Report) -> io::Result<()> {
             // With umask 0, mkdir(2) keeps the permission and sticky bits as given.
             fs::DirBuilder::new().mode(*mode).create(p(root, path))?;
         }
-        Op::Create { path, mode, len, chunk, seed } => {
-            let mut f = OpenOptions::new().write(true).create_new(true).mode(*mode).open(p(root, path))?;
+        Op::Create {
+            path,
+            mode,
+            len,
+            chunk,
+            seed,
+        } => {
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(*mode)
+                .open(p(root, path))?;
             let data = pattern(*seed, *len);
             for piece in data.chunks(*chunk) {
                 f.write_all(piece)?;
             }
             let pos = f.stream_position()?;
             if pos != *len as u64 {
-                r.bad(path, format!("lseek(SEEK_CUR) after writes = {pos}, expected {len}"));
+                r.bad(
+                    path,
+                    format!("lseek(SEEK_CUR) after writes = {pos}, expected {len}"),
+                );
             }
             let end = f.seek(SeekFrom::End(0))?;
             if end != *len as u64 {
@@ -82,24 +95,46 @@ fn apply(root: &Path, op: &Op, m: &Model, r: &mut Report) -> io::Result<()> {
             drop(f);
             check_file_content(root, path, m, r)?;
         }
-        Op::Pwrite { path, off, len, seed } => {
-            let f = OpenOptions::new().write(true).read(true).open(p(root, path))?;
+        Op::Pwrite {
+            path,
+            off,
+            len,
+            seed,
+        } => {
+            let f = OpenOptions::new()
+                .write(true)
+                .read(true)
+                .open(p(root, path))?;
             let data = pattern(*seed, *len);
             f.write_all_at(&data, *off)?;
             let mut back = vec![0u8; *len];
             f.read_exact_at(&mut back, *off)?;
             if back != data {
-                r.bad(path, format!("pread after pwrite at {off}+{len} returned other data"));
+                r.bad(
+                    path,
+                    format!("pread after pwrite at {off}+{len} returned other data"),
+                );
             }
         }
-        Op::MmapWrite { path, off, len, seed } => {
-            let f = OpenOptions::new().write(true).read(true).open(p(root, path))?;
+        Op::MmapWrite {
+            path,
+            off,
+            len,
+            seed,
+        } => {
+            let f = OpenOptions::new()
+                .write(true)
+                .read(true)
+                .open(p(root, path))?;
             let data = pattern(*seed, *len);
             sys::mmap_write(&f, *off, &data)?;
             let mut back = vec![0u8; *len];
             f.read_exact_at(&mut back, *off)?;
             if back != data {
-                r.bad(path, format!("pread after mmap write at {off}+{len} returned other data"));
+                r.bad(
+                    path,
+                    format!("pread after mmap write at {off}+{len} returned other data"),
+                );
             }
         }
         Op::Truncate { path, len } => {
@@ -107,7 +142,10 @@ fn apply(root: &Path, op: &Op, m: &Model, r: &mut Report) -> io::Result<()> {
             f.set_len(*len)?;
             let size = f.metadata()?.len();
             if size != *len {
-                r.bad(path, format!("size after ftruncate = {size}, expected {len}"));
+                r.bad(
+                    path,
+                    format!("size after ftruncate = {size}, expected {len}"),
+                );
             }
         }
         Op::Symlink { target, path } => {
@@ -121,7 +159,16 @@ fn apply(root: &Path, op: &Op, m: &Model, r: &mut Report) -> io::Result<()> {
             fs::hard_link(p(root, from), p(root, to))?;
             let (a, b) = (fs::metadata(p(root, from))?, fs::metadata(p(root, to))?);
             if a.ino() != b.ino() || b.nlink() != m.nlink(to) {
-                r.bad(to, format!("after link: ino {}/{} nlink {} expected {}", a.ino(), b.ino(), b.nlink(), m.nlink(to)));
+                r.bad(
+                    to,
+                    format!(
+                        "after link: ino {}/{} nlink {} expected {}",
+                        a.ino(),
+                        b.ino(),
+                        b.nlink(),
+                        m.nlink(to)
+                    ),
+                );
             }
         }
         Op::Rename { from, to } => {
@@ -143,8 +190,12 @@ fn apply(root: &Path, op: &Op, m: &Model, r: &mut Report) -> io::Result<()> {
                 r.bad(path, "still exists after rmdir".into());
             }
         }
-        Op::Chmod { path, mode } => fs::set_permissions(p(root, path), fs::Permissions::from_mode(*mode))?,
-        Op::Chown { path, uid, gid } => std::os::unix::fs::lchown(p(root, path), Some(*uid), Some(*gid))?,
+        Op::Chmod { path, mode } => {
+            fs::set_permissions(p(root, path), fs::Permissions::from_mode(*mode))?
+        }
+        Op::Chown { path, uid, gid } => {
+            std::os::unix::fs::lchown(p(root, path), Some(*uid), Some(*gid))?
+        }
         Op::Utimes { path, atime, mtime } => sys::lutimes(&p(root, path), *atime, *mtime)?,
         Op::Fsync { path } => {
             // Directories can be opened read-only and fsynced like files.
@@ -198,16 +249,25 @@ fn check_file_content(root: &Path, path: &str, m: &Model, r: &mut Report) -> io:
     // lseek to the middle and read the rest: the same bytes again.
     let mid = want.len() as u64 / 2;
     if f.seek(SeekFrom::Start(mid))? != mid {
-        r.bad(path, format!("lseek(SEEK_SET, {mid}) returned another offset"));
+        r.bad(
+            path,
+            format!("lseek(SEEK_SET, {mid}) returned another offset"),
+        );
     }
     let mut tail = Vec::new();
     f.read_to_end(&mut tail)?;
     if tail[..] != want[mid as usize..] {
-        r.bad(path, format!("read after lseek to {mid} returned other data"));
+        r.bad(
+            path,
+            format!("read after lseek to {mid} returned other data"),
+        );
     }
     let cur = f.seek(SeekFrom::Current(-(tail.len() as i64)))?;
     if cur != mid {
-        r.bad(path, format!("lseek(SEEK_CUR, -{}) = {cur}, expected {mid}", tail.len()));
+        r.bad(
+            path,
+            format!("lseek(SEEK_CUR, -{}) = {cur}, expected {mid}", tail.len()),
+        );
     }
     Ok(())
 }
@@ -216,7 +276,11 @@ fn compare_data(path: &str, got: &[u8], want: &[u8], r: &mut Report) {
     if got == want {
         return;
     }
-    let first = got.iter().zip(want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(want.len()));
     r.bad(
         path,
         format!(
@@ -266,21 +330,43 @@ fn check_attrs(root: &Path, path: &str, m: &Model, r: &mut Report) -> io::Result
         r.bad(path, format!("mode {mode:o}, expected {:o}", want.mode));
     }
     if (md.uid(), md.gid()) != (want.uid, want.gid) {
-        r.bad(path, format!("owner {}:{}, expected {}:{}", md.uid(), md.gid(), want.uid, want.gid));
+        r.bad(
+            path,
+            format!(
+                "owner {}:{}, expected {}:{}",
+                md.uid(),
+                md.gid(),
+                want.uid,
+                want.gid
+            ),
+        );
     }
     let nlink = m.nlink(path);
     if md.nlink() != nlink {
         r.bad(path, format!("nlink {}, expected {nlink}", md.nlink()));
     }
     if kind == Kind::File && md.len() != want.data.len() as u64 {
-        r.bad(path, format!("size {}, expected {}", md.len(), want.data.len()));
+        r.bad(
+            path,
+            format!("size {}, expected {}", md.len(), want.data.len()),
+        );
     }
     if kind == Kind::Symlink && md.len() != want.target.len() as u64 {
-        r.bad(path, format!("symlink size {}, expected {}", md.len(), want.target.len()));
+        r.bad(
+            path,
+            format!("symlink size {}, expected {}", md.len(), want.target.len()),
+        );
     }
     if let Some((s, ns)) = want.mtime {
         if (md.mtime(), md.mtime_nsec()) != (s, ns as i64) {
-            r.bad(path, format!("mtime {}.{:09}, expected {s}.{ns:09}", md.mtime(), md.mtime_nsec()));
+            r.bad(
+                path,
+                format!(
+                    "mtime {}.{:09}, expected {s}.{ns:09}",
+                    md.mtime(),
+                    md.mtime_nsec()
+                ),
+            );
         }
     }
     Ok(())
@@ -300,7 +386,10 @@ pub fn verify(root: &Path, m: &Model, r: &mut Report) {
                 Kind::Symlink => {
                     let got = fs::read_link(p(root, path))?;
                     if got.as_os_str() != m.inodes[ino].target.as_str() {
-                        r.bad(path, format!("readlink = {got:?}, expected {:?}", m.inodes[ino].target));
+                        r.bad(
+                            path,
+                            format!("readlink = {got:?}, expected {:?}", m.inodes[ino].target),
+                        );
                     }
                 }
             }

@@ -32,7 +32,8 @@ fn main() -> ExitCode {
 }
 
 fn parse_round(s: &str) -> Result<u64, String> {
-    s.parse().map_err(|_| format!("bad ROUND {s:?}: expected a number\n{USAGE}"))
+    s.parse()
+        .map_err(|_| format!("bad ROUND {s:?}: expected a number\n{USAGE}"))
 }
 
 fn finish(what: &str, dir: &Path, report: fsys::Report) -> ExitCode {
@@ -43,7 +44,11 @@ fn finish(what: &str, dir: &Path, report: fsys::Report) -> ExitCode {
         println!("fsops {what} {}: ok", dir.display());
         ExitCode::SUCCESS
     } else {
-        println!("fsops {what} {}: {} problem(s)", dir.display(), report.lines.len());
+        println!(
+            "fsops {what} {}: {} problem(s)",
+            dir.display(),
+            report.lines.len()
+        );
         ExitCode::from(1)
     }
 }
@@ -69,8 +74,13 @@ fn run(argv: &[&str]) -> Result<ExitCode, String> {
             Ok(finish("verify", &root, report))
         }
         ["errnos", dir] => {
-            let unexpected = errnos::run(Path::new(dir)).map_err(|e| format!("errnos {dir}: {e}"))?;
-            Ok(if unexpected == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            let unexpected =
+                errnos::run(Path::new(dir)).map_err(|e| format!("errnos {dir}: {e}"))?;
+            Ok(if unexpected == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         _ => Err(USAGE.to_string()),
     }

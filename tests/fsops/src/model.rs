@@ -16,29 +16,79 @@ pub type Time = (i64, u32);
 /// One filesystem operation. Paths are relative to the round directory; "" is that directory.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    Mkdir { path: String, mode: u32 },
+    Mkdir {
+        path: String,
+        mode: u32,
+    },
     /// open(O_CREAT|O_EXCL|O_WRONLY) then write() the pattern in `chunk`-sized pieces.
-    Create { path: String, mode: u32, len: usize, chunk: usize, seed: u64 },
+    Create {
+        path: String,
+        mode: u32,
+        len: usize,
+        chunk: usize,
+        seed: u64,
+    },
     /// pwrite() of the pattern at an offset, possibly past EOF (leaves a hole).
-    Pwrite { path: String, off: u64, len: usize, seed: u64 },
+    Pwrite {
+        path: String,
+        off: u64,
+        len: usize,
+        seed: u64,
+    },
     /// Write through a shared writable mapping, then msync(MS_SYNC). Stays inside the file.
-    MmapWrite { path: String, off: u64, len: usize, seed: u64 },
-    Truncate { path: String, len: u64 },
-    Symlink { target: String, path: String },
-    Link { from: String, to: String },
-    Rename { from: String, to: String },
-    Unlink { path: String },
-    Rmdir { path: String },
-    Chmod { path: String, mode: u32 },
+    MmapWrite {
+        path: String,
+        off: u64,
+        len: usize,
+        seed: u64,
+    },
+    Truncate {
+        path: String,
+        len: u64,
+    },
+    Symlink {
+        target: String,
+        path: String,
+    },
+    Link {
+        from: String,
+        to: String,
+    },
+    Rename {
+        from: String,
+        to: String,
+    },
+    Unlink {
+        path: String,
+    },
+    Rmdir {
+        path: String,
+    },
+    Chmod {
+        path: String,
+        mode: u32,
+    },
     /// lchown: applies to a symlink itself when `path` is one.
-    Chown { path: String, uid: u32, gid: u32 },
+    Chown {
+        path: String,
+        uid: u32,
+        gid: u32,
+    },
     /// utimensat(AT_SYMLINK_NOFOLLOW) with fixed times.
-    Utimes { path: String, atime: Time, mtime: Time },
+    Utimes {
+        path: String,
+        atime: Time,
+        mtime: Time,
+    },
     /// fsync() of a file or directory.
-    Fsync { path: String },
+    Fsync {
+        path: String,
+    },
     /// Read-only consistency check at this point: readdir for a directory, read + lseek for a
     /// file, readlink for a symlink.
-    Check { path: String },
+    Check {
+        path: String,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +154,10 @@ impl Model {
         };
         let mut names = BTreeMap::new();
         names.insert(String::new(), 0);
-        Model { inodes: vec![root], names }
+        Model {
+            inodes: vec![root],
+            names,
+        }
     }
 
     pub fn get(&self, path: &str) -> Option<&Inode> {
@@ -112,7 +165,10 @@ impl Model {
     }
 
     fn ino(&self, path: &str) -> usize {
-        *self.names.get(path).unwrap_or_else(|| panic!("model: no such path {path:?}"))
+        *self
+            .names
+            .get(path)
+            .unwrap_or_else(|| panic!("model: no such path {path:?}"))
     }
 
     fn node(&mut self, path: &str) -> &mut Inode {
@@ -149,7 +205,9 @@ impl Model {
                 2 + self
                     .names
                     .iter()
-                    .filter(|(p, &i)| !p.is_empty() && parent(p) == path && self.inodes[i].kind == Kind::Dir)
+                    .filter(|(p, &i)| {
+                        !p.is_empty() && parent(p) == path && self.inodes[i].kind == Kind::Dir
+                    })
                     .count() as u64
             }
             _ => self.names.values().filter(|&&i| i == ino).count() as u64,
@@ -176,12 +234,29 @@ impl Model {
         };
         match op {
             Op::Mkdir { path, mode } => self.add(path, new(Kind::Dir, *mode)),
-            Op::Create { path, mode, len, seed, .. } => {
+            Op::Create {
+                path,
+                mode,
+                len,
+                seed,
+                ..
+            } => {
                 let mut inode = new(Kind::File, *mode);
                 inode.data = pattern(*seed, *len);
                 self.add(path, inode);
             }
-            Op::Pwrite { path, off, len, seed } | Op::MmapWrite { path, off, len, seed } => {
+            Op::Pwrite {
+                path,
+                off,
+                len,
+                seed,
+            }
+            | Op::MmapWrite {
+                path,
+                off,
+                len,
+                seed,
+            } => {
                 let node = self.node(path);
                 let (off, end) = (*off as usize, *off as usize + *len);
                 if node.data.len() < end {
@@ -249,7 +324,12 @@ impl Model {
 /// Builds the operation list of round `round`. Choices depend on the model state so far, so
 /// the generator applies each op to a scratch model as it goes.
 pub fn plan(round: u64) -> Vec<Op> {
-    let mut g = Gen { rng: Rng::new(round.wrapping_mul(0x1000_0001) ^ 0x5eed), m: Model::new(), ops: Vec::new(), seq: 0 };
+    let mut g = Gen {
+        rng: Rng::new(round.wrapping_mul(0x1000_0001) ^ 0x5eed),
+        m: Model::new(),
+        ops: Vec::new(),
+        seq: 0,
+    };
     g.build(round);
     g.ops
 }
@@ -315,7 +395,13 @@ impl Gen {
         let chunk = *self.rng.pick(&[1usize << 12, 1 << 16, 1000, 1 << 20]);
         let mode = *self.rng.pick(&FILE_MODES);
         let seed = self.seed();
-        self.push(Op::Create { path: path.clone(), mode, len, chunk, seed });
+        self.push(Op::Create {
+            path: path.clone(),
+            mode,
+            len,
+            chunk,
+            seed,
+        });
         path
     }
 
@@ -324,7 +410,10 @@ impl Gen {
         let mut chain = String::new();
         for depth in 0..3 {
             chain = join(&chain, &format!("nest{depth}"));
-            self.push(Op::Mkdir { path: chain.clone(), mode: 0o755 });
+            self.push(Op::Mkdir {
+                path: chain.clone(),
+                mode: 0o755,
+            });
         }
         for _ in 0..4 {
             let p = join(&self.any_dir(), &self.name("d"));
@@ -349,19 +438,33 @@ impl Gen {
             };
             let len = self.rng.range(1, 70_000);
             let seed = self.seed();
-            self.push(Op::Pwrite { path: f.clone(), off, len, seed });
+            self.push(Op::Pwrite {
+                path: f.clone(),
+                off,
+                len,
+                seed,
+            });
             self.push(Op::Check { path: f });
         }
 
         // Shared writable mappings, page-aligned start inside files of at least one page.
         for _ in 0..5 {
-            let big: Vec<String> =
-                self.files().into_iter().filter(|f| self.m.get(f).unwrap().data.len() >= PAGE as usize).collect();
+            let big: Vec<String> = self
+                .files()
+                .into_iter()
+                .filter(|f| self.m.get(f).unwrap().data.len() >= PAGE as usize)
+                .collect();
             if big.is_empty() {
                 let d = self.any_dir();
                 let path = join(&d, &self.name("m"));
                 let seed = self.seed();
-                self.push(Op::Create { path, mode: 0o644, len: 3 * PAGE as usize, chunk: 4096, seed });
+                self.push(Op::Create {
+                    path,
+                    mode: 0o644,
+                    len: 3 * PAGE as usize,
+                    chunk: 4096,
+                    seed,
+                });
                 continue;
             }
             let f = self.rng.pick(&big).clone();
@@ -369,7 +472,12 @@ impl Gen {
             let off = self.rng.below((size / PAGE) as usize) as u64 * PAGE;
             let len = self.rng.range(1, (size - off).min(3 * PAGE) as usize);
             let seed = self.seed();
-            self.push(Op::MmapWrite { path: f.clone(), off, len, seed });
+            self.push(Op::MmapWrite {
+                path: f.clone(),
+                off,
+                len,
+                seed,
+            });
             self.push(Op::Check { path: f });
         }
 
@@ -385,7 +493,10 @@ impl Gen {
             if len == size {
                 continue;
             }
-            self.push(Op::Truncate { path: f.clone(), len });
+            self.push(Op::Truncate {
+                path: f.clone(),
+                len,
+            });
             self.push(Op::Check { path: f });
         }
 
@@ -399,7 +510,10 @@ impl Gen {
         ];
         for t in targets {
             let p = join(&self.any_dir(), &self.name("s"));
-            self.push(Op::Symlink { target: t, path: p.clone() });
+            self.push(Op::Symlink {
+                target: t,
+                path: p.clone(),
+            });
             self.push(Op::Check { path: p });
         }
 
@@ -433,13 +547,21 @@ impl Gen {
             }
         }
         // Directory renames: in place, then a subtree into another parent (never into itself).
-        let src = self.dirs().into_iter().filter(|d| !d.is_empty()).max_by_key(|d| d.len()).unwrap();
+        let src = self
+            .dirs()
+            .into_iter()
+            .filter(|d| !d.is_empty())
+            .max_by_key(|d| d.len())
+            .unwrap();
         let to = join(parent(&src), &self.name("rd"));
         self.push(Op::Rename { from: src, to });
         let movable: Vec<String> = self.dirs().into_iter().filter(|d| !d.is_empty()).collect();
         let src = self.rng.pick(&movable).clone();
-        let dests: Vec<String> =
-            self.dirs().into_iter().filter(|d| d != &src && !is_under(d, &src) && d != parent(&src)).collect();
+        let dests: Vec<String> = self
+            .dirs()
+            .into_iter()
+            .filter(|d| d != &src && !is_under(d, &src) && d != parent(&src))
+            .collect();
         if !dests.is_empty() {
             let dst = self.rng.pick(&dests).clone();
             let to = join(&dst, &self.name("mv"));
@@ -452,21 +574,38 @@ impl Gen {
             self.push(Op::Unlink { path: f });
         }
         let d = join(&self.any_dir(), &self.name("empty"));
-        self.push(Op::Mkdir { path: d.clone(), mode: 0o755 });
+        self.push(Op::Mkdir {
+            path: d.clone(),
+            mode: 0o755,
+        });
         self.push(Op::Rmdir { path: d });
         let d = join(&self.any_dir(), &self.name("tmp"));
-        self.push(Op::Mkdir { path: d.clone(), mode: 0o700 });
+        self.push(Op::Mkdir {
+            path: d.clone(),
+            mode: 0o700,
+        });
         let f = self.new_file(&d);
-        self.push(Op::Symlink { target: "x".into(), path: join(&d, "sl") });
+        self.push(Op::Symlink {
+            target: "x".into(),
+            path: join(&d, "sl"),
+        });
         self.push(Op::Unlink { path: f });
-        self.push(Op::Unlink { path: join(&d, "sl") });
+        self.push(Op::Unlink {
+            path: join(&d, "sl"),
+        });
         self.push(Op::Check { path: d.clone() });
         self.push(Op::Rmdir { path: d });
 
         // A name of 255 bytes, the maximum (created late so no rename or unlink takes it).
         let long = join(&self.any_dir(), &format!("L{round:0>254}"));
         let seed = self.seed();
-        self.push(Op::Create { path: long, mode: 0o644, len: 3000, chunk: 4096, seed });
+        self.push(Op::Create {
+            path: long,
+            mode: 0o644,
+            len: 3000,
+            chunk: 4096,
+            seed,
+        });
 
         // Attributes: chmod files and dirs, chown files, dirs and a symlink itself.
         for _ in 0..5 {
@@ -481,7 +620,11 @@ impl Gen {
         owned.push(self.any_dir());
         owned.extend(self.m.paths_of(Kind::Symlink).into_iter().take(1));
         for p in owned {
-            self.push(Op::Chown { path: p, uid: OWNER, gid: OWNER });
+            self.push(Op::Chown {
+                path: p,
+                uid: OWNER,
+                gid: OWNER,
+            });
         }
 
         // Durability points.
@@ -489,15 +632,24 @@ impl Gen {
             let f = self.any_file();
             self.push(Op::Fsync { path: f });
         }
-        self.push(Op::Fsync { path: String::new() });
+        self.push(Op::Fsync {
+            path: String::new(),
+        });
 
         // Fixed times last, so nothing moves them again; nanoseconds must survive.
         let mut timed: Vec<String> = self.m.names.keys().cloned().collect();
         timed.retain(|_| self.rng.chance(60));
         for (i, p) in timed.into_iter().enumerate() {
-            let mtime = (1_000_000_000 + round as i64 * 86_400 + i as i64 * 61, (i as u32 * 7_654_321) % 1_000_000_000);
+            let mtime = (
+                1_000_000_000 + round as i64 * 86_400 + i as i64 * 61,
+                (i as u32 * 7_654_321) % 1_000_000_000,
+            );
             let atime = (mtime.0 + 3600, 5);
-            self.push(Op::Utimes { path: p, atime, mtime });
+            self.push(Op::Utimes {
+                path: p,
+                atime,
+                mtime,
+            });
         }
 
         // Final listing of every directory.
@@ -543,24 +695,52 @@ mod tests {
             let m = expected(round);
             // Every name's parent is a directory in the model.
             for p in m.names.keys().filter(|p| !p.is_empty()) {
-                assert_eq!(m.get(parent(p)).unwrap().kind, Kind::Dir, "round {round} {p}");
+                assert_eq!(
+                    m.get(parent(p)).unwrap().kind,
+                    Kind::Dir,
+                    "round {round} {p}"
+                );
             }
             // Some name is 255 bytes long.
-            assert!(m.names.keys().any(|p| p.rsplit('/').next().unwrap().len() == 255));
+            assert!(m
+                .names
+                .keys()
+                .any(|p| p.rsplit('/').next().unwrap().len() == 255));
         }
     }
 
     #[test]
     fn model_rename_moves_subtree_and_link_counts() {
         let mut m = Model::new();
-        m.apply(&Op::Mkdir { path: "a".into(), mode: 0o755 });
-        m.apply(&Op::Mkdir { path: "a/b".into(), mode: 0o755 });
-        m.apply(&Op::Create { path: "a/b/f".into(), mode: 0o644, len: 10, chunk: 4, seed: 1 });
-        m.apply(&Op::Link { from: "a/b/f".into(), to: "g".into() });
+        m.apply(&Op::Mkdir {
+            path: "a".into(),
+            mode: 0o755,
+        });
+        m.apply(&Op::Mkdir {
+            path: "a/b".into(),
+            mode: 0o755,
+        });
+        m.apply(&Op::Create {
+            path: "a/b/f".into(),
+            mode: 0o644,
+            len: 10,
+            chunk: 4,
+            seed: 1,
+        });
+        m.apply(&Op::Link {
+            from: "a/b/f".into(),
+            to: "g".into(),
+        });
         assert_eq!(m.nlink("g"), 2);
         assert_eq!(m.nlink("a"), 3);
-        m.apply(&Op::Mkdir { path: "c".into(), mode: 0o755 });
-        m.apply(&Op::Rename { from: "a/b".into(), to: "c/b2".into() });
+        m.apply(&Op::Mkdir {
+            path: "c".into(),
+            mode: 0o755,
+        });
+        m.apply(&Op::Rename {
+            from: "a/b".into(),
+            to: "c/b2".into(),
+        });
         assert!(m.get("a/b/f").is_none());
         assert_eq!(m.get("c/b2/f").unwrap().data, pattern(1, 10));
         assert_eq!(m.nlink("a"), 2);
@@ -573,24 +753,60 @@ mod tests {
     #[test]
     fn model_writes_extend_and_truncate_zero_fills() {
         let mut m = Model::new();
-        m.apply(&Op::Create { path: "f".into(), mode: 0o644, len: 4, chunk: 4, seed: 9 });
-        m.apply(&Op::Utimes { path: "f".into(), atime: (1, 0), mtime: (2, 3) });
-        m.apply(&Op::Pwrite { path: "f".into(), off: 10, len: 2, seed: 5 });
+        m.apply(&Op::Create {
+            path: "f".into(),
+            mode: 0o644,
+            len: 4,
+            chunk: 4,
+            seed: 9,
+        });
+        m.apply(&Op::Utimes {
+            path: "f".into(),
+            atime: (1, 0),
+            mtime: (2, 3),
+        });
+        m.apply(&Op::Pwrite {
+            path: "f".into(),
+            off: 10,
+            len: 2,
+            seed: 5,
+        });
         let d = &m.get("f").unwrap().data;
         assert_eq!(d.len(), 12);
         assert_eq!(&d[4..10], &[0u8; 6]);
         assert_eq!(m.get("f").unwrap().mtime, None);
-        m.apply(&Op::Truncate { path: "f".into(), len: 2 });
-        m.apply(&Op::Truncate { path: "f".into(), len: 5 });
+        m.apply(&Op::Truncate {
+            path: "f".into(),
+            len: 2,
+        });
+        m.apply(&Op::Truncate {
+            path: "f".into(),
+            len: 5,
+        });
         assert_eq!(&m.get("f").unwrap().data[2..], &[0u8; 3]);
     }
 
     #[test]
     fn model_rename_over_existing_drops_target_link() {
         let mut m = Model::new();
-        m.apply(&Op::Create { path: "a".into(), mode: 0o644, len: 1, chunk: 1, seed: 1 });
-        m.apply(&Op::Create { path: "b".into(), mode: 0o600, len: 2, chunk: 1, seed: 2 });
-        m.apply(&Op::Rename { from: "a".into(), to: "b".into() });
+        m.apply(&Op::Create {
+            path: "a".into(),
+            mode: 0o644,
+            len: 1,
+            chunk: 1,
+            seed: 1,
+        });
+        m.apply(&Op::Create {
+            path: "b".into(),
+            mode: 0o600,
+            len: 2,
+            chunk: 1,
+            seed: 2,
+        });
+        m.apply(&Op::Rename {
+            from: "a".into(),
+            to: "b".into(),
+        });
         assert_eq!(m.children(""), vec!["b"]);
         assert_eq!(m.get("b").unwrap().mode, 0o644);
     }

@@ -25,11 +25,24 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 pub fn lutimes(path: &Path, atime: Time, mtime: Time) -> io::Result<()> {
     let c = cpath(path)?;
     let ts = [
-        libc::timespec { tv_sec: atime.0 as libc::time_t, tv_nsec: atime.1 as libc::c_long },
-        libc::timespec { tv_sec: mtime.0 as libc::time_t, tv_nsec: mtime.1 as libc::c_long },
+        libc::timespec {
+            tv_sec: atime.0 as libc::time_t,
+            tv_nsec: atime.1 as libc::c_long,
+        },
+        libc::timespec {
+            tv_sec: mtime.0 as libc::time_t,
+            tv_nsec: mtime.1 as libc::c_long,
+        },
     ];
     // SAFETY: valid NUL-terminated path and a two-element timespec array.
-    check(unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
+    check(unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            c.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
 }
 
 /// Copies `data` into `file` at `off` (page aligned, inside the file) through a shared
