@@ -136,7 +136,13 @@ pub(crate) unsafe extern "C" fn getattr(
     unsafe {
         let dentry = (*path).dentry;
         let lower_path = lower::path(dentry);
-        let ret = bindings::vfs_getattr(&lower_path, stat, request_mask, flags);
+        // The _nosec variant is how the VFS asks for attributes without a security check
+        // (vfs_getattr refuses that flag); pass the request on as it came.
+        let ret = if flags & bindings::AT_GETATTR_NOSEC != 0 {
+            bindings::vfs_getattr_nosec(&lower_path, stat, request_mask, flags)
+        } else {
+            bindings::vfs_getattr(&lower_path, stat, request_mask, flags)
+        };
         if ret == 0 {
             // The lower device number: stable across mounts, like the inode numbers.
             (*stat).dev = (*(*lower_path.dentry).d_sb).s_dev;

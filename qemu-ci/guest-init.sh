@@ -22,11 +22,12 @@ mount -t tmpfs -o mode=755 tmpfs /run
 hostname -F /etc/hostname
 
 # Networking like a real host: loopback plus one NIC with a multicast route, so a daemon
-# that announces itself by multicast finds an interface. The NIC leads nowhere.
+# that announces itself by multicast finds an interface. The NIC is QEMU's isolated user
+# network (restrict=on): packets go nowhere, but they do go.
 ip link set lo up
 if ip link show eth0 >/dev/null 2>&1; then
   ip link set eth0 up
-  ip addr add 10.66.0.1/24 dev eth0
+  ip addr add 10.0.2.15/24 dev eth0
   ip route add 224.0.0.0/4 dev eth0
 fi
 

@@ -68,7 +68,9 @@ chmod 1777 "$stage/tmp"
 
 # busybox applets first; real programs below replace some of the links.
 cp "$busybox" "$stage/usr/bin/busybox"
-for applet in $("$busybox" --list); do ln -sf busybox "$stage/usr/bin/$applet"; done
+for applet in $("$busybox" --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$stage/usr/bin/$applet"
+done
 
 elfs=()
 install_file() { # SRC DEST-IN-GUEST [MODE]

@@ -18,7 +18,9 @@ reasons=()
 # so a test that prints, say, "no WARNING in dmesg" cannot fail itself.
 KERNEL_LINE='\[ *[0-9]+\.[0-9]{6}\]'
 BAD='Oops|BUG:|kernel BUG at|WARNING:|Kernel panic|panicked at|possible circular locking|inconsistent lock state|INFO: possible|lockdep|KASAN|UBSAN|general protection fault|Call Trace|detected stalls|blocked for more than|refcount_t:'
-bad_lines=$(grep -E "$KERNEL_LINE" <<<"$text" | grep -E "$BAD" | sort -u || true)
+# Boot banners that merely mention a debug feature being on.
+BENIGN='RCU lockdep checking is enabled|Lock dependency validator|lockdep: fixing up alternatives'
+bad_lines=$(grep -E "$KERNEL_LINE" <<<"$text" | grep -E "$BAD" | grep -vE "$BENIGN" | sort -u || true)
 if [ -n "$bad_lines" ]; then
   reasons+=("kernel reported a problem:")
   while IFS= read -r l; do reasons+=("  $l"); done < <(head -n 20 <<<"$bad_lines")

@@ -50,6 +50,6 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
   -serial "file:$out/serial.log" \
   $(disk "$out/vda.img" scratch mxfs-scratch) \
   $(disk "$out/vdb.img" test mxfs-test) \
-  -netdev hubport,id=n0,hubid=0 -device virtio-net-pci,netdev=n0,mac=52:54:00:6d:78:01 \
+  -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,mac=52:54:00:6d:78:01 \
   >"$out/qemu.log" 2>&1 || rc=$?
 exit "$rc"

@@ -49,12 +49,16 @@ run_one() {
     if [ "$status" = FAIL ]; then
       sed 's/^/    /' <<<"$reasons"
       echo "    --- end of the test's output ($dir/serial.log, $(($(date +%s) - start))s) ---"
-      # The test's own lines, not the log dump that follows them.
-      tr -d '\r' <"$dir/serial.log" | sed '/^MXFS-SYSLOG-BEGIN/,$d' | tail -n 40 | sed 's/^/    /'
-      if grep -q '^MXFS-SYSLOG-BEGIN' "$dir/serial.log"; then
+      # The test's own lines (from its start marker, when it got that far), not the log dump
+      # that follows them.
+      tr -d '\r' <"$dir/serial.log" | { if grep -q '^MXFS-TEST-BEGIN' "$dir/serial.log"; then
+        sed -n '/^MXFS-TEST-BEGIN/,$p'; else cat; fi; } | sed '/^MXFS-SYSLOG-BEGIN/,$d' | tail -n 40 | sed 's/^/    /'
+      # Kernel messages since /init started: the console may have missed some.
+      klog=$(tr -d '\r' <"$dir/serial.log" | sed -n '/^MXFS-DMESG-BEGIN/,/^MXFS-DMESG-END/p' \
+        | sed -n '/Run \/init as init process/,$p' | grep -vE '^\[[ 0-9.]+\]  |^MXFS-DMESG-END' | sed 1d | tail -n 25)
+      if [ -n "$klog" ]; then
         echo "    --- end of the kernel log ---"
-        tr -d '\r' <"$dir/serial.log" | sed -n '/^MXFS-DMESG-BEGIN/,/^MXFS-DMESG-END/p' | sed '1d;$d' \
-          | tail -n 25 | sed 's/^/    /'
+        sed 's/^/    /' <<<"$klog"
       fi
     elif [ "${MXFS_VERBOSE:-0}" = 1 ]; then
       echo "    ($(($(date +%s) - start))s, log $dir/serial.log)"

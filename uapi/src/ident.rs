@@ -80,7 +80,8 @@ pub fn parse_uuid(text: &str) -> Option<Uuid> {
         return None;
     }
     let mut out = [0u8; 16];
-    let mut nibbles = 0usize;
+    let mut high = true;
+    let mut at = 0usize;
     for (i, &c) in s.iter().enumerate() {
         if matches!(i, 8 | 13 | 18 | 23) {
             if c != b'-' {
@@ -94,8 +95,13 @@ pub fn parse_uuid(text: &str) -> Option<Uuid> {
             b'A'..=b'F' => c - b'A' + 10,
             _ => return None,
         };
-        out[nibbles / 2] |= if nibbles % 2 == 0 { v << 4 } else { v };
-        nibbles += 1;
+        if high {
+            out[at] = v << 4;
+        } else {
+            out[at] |= v;
+            at += 1;
+        }
+        high = !high;
     }
     Some(out)
 }

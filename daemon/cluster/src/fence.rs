@@ -22,8 +22,13 @@ pub enum FenceStep {
 }
 
 /// The fixed order. Nothing may purge a node's locks before its I/O is cut off.
-pub const FENCE_SEQUENCE: [FenceStep; 5] =
-    [FenceStep::Preempt, FenceStep::PurgeDisk, FenceStep::PurgeDlm, FenceStep::Takeover, FenceStep::Done];
+pub const FENCE_SEQUENCE: [FenceStep; 5] = [
+    FenceStep::Preempt,
+    FenceStep::PurgeDisk,
+    FenceStep::PurgeDlm,
+    FenceStep::Takeover,
+    FenceStep::Done,
+];
 
 /// What a fencing step asks of the node's driver or of the DLM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,12 +65,27 @@ impl Fencer {
         if self.plans.contains_key(&victim) {
             return;
         }
-        self.plans.insert(victim, Plan { step: FenceStep::Preempt, takeover });
+        self.plans.insert(
+            victim,
+            Plan {
+                step: FenceStep::Preempt,
+                takeover,
+            },
+        );
         out.push(FenceAction::Preempt(victim));
     }
 
-    pub fn preempted(&mut self, victim: NodeId, ok: bool, out: &mut Vec<FenceAction>) -> Result<(), WeAreFenced> {
-        let Some(p) = self.plans.get_mut(&victim).filter(|p| p.step == FenceStep::Preempt) else {
+    pub fn preempted(
+        &mut self,
+        victim: NodeId,
+        ok: bool,
+        out: &mut Vec<FenceAction>,
+    ) -> Result<(), WeAreFenced> {
+        let Some(p) = self
+            .plans
+            .get_mut(&victim)
+            .filter(|p| p.step == FenceStep::Preempt)
+        else {
             return Ok(());
         };
         if !ok {
@@ -77,7 +97,11 @@ impl Fencer {
     }
 
     pub fn disk_purged(&mut self, victim: NodeId, out: &mut Vec<FenceAction>) {
-        let Some(p) = self.plans.get_mut(&victim).filter(|p| p.step == FenceStep::PurgeDisk) else {
+        let Some(p) = self
+            .plans
+            .get_mut(&victim)
+            .filter(|p| p.step == FenceStep::PurgeDisk)
+        else {
             return;
         };
         p.step = FenceStep::PurgeDlm;
@@ -99,7 +123,10 @@ impl Fencer {
 
     /// Nodes fully fenced (every step done).
     pub fn done(&self) -> impl Iterator<Item = NodeId> + '_ {
-        self.plans.iter().filter(|(_, p)| p.step == FenceStep::Done).map(|(n, _)| *n)
+        self.plans
+            .iter()
+            .filter(|(_, p)| p.step == FenceStep::Done)
+            .map(|(n, _)| *n)
     }
 
     pub fn in_progress(&self) -> bool {
@@ -132,7 +159,10 @@ mod tests {
         assert_eq!(out, vec![FenceAction::PurgeDisk(v)]);
         out.clear();
         f.disk_purged(v, &mut out);
-        assert_eq!(out, vec![FenceAction::PurgeDlm(v), FenceAction::Takeover(v)]);
+        assert_eq!(
+            out,
+            vec![FenceAction::PurgeDlm(v), FenceAction::Takeover(v)]
+        );
         assert!(f.is_done(v) && !f.in_progress());
         assert_eq!(FENCE_SEQUENCE[0], FenceStep::Preempt);
     }

@@ -23,8 +23,8 @@
 //! fences a node at least `fence_after > lease` after it last heard from it, the node's lease
 //! has always ended before anyone fences it: a fenced node never grants.
 
-use std::collections::{BTreeSet, VecDeque};
 use std::collections::BTreeMap;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::config::Timing;
@@ -48,15 +48,28 @@ pub struct DiskSlot {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberInput {
     Tick,
-    Heartbeat { from: NodeId, hb: Heartbeat },
+    Heartbeat {
+        from: NodeId,
+        hb: Heartbeat,
+    },
     /// Result of our own slot write (false: rejected, e.g. RESERVATION CONFLICT).
-    DiskWritten { ok: bool },
+    DiskWritten {
+        ok: bool,
+    },
     /// A slot read back from the lockstate.
-    DiskObserved { node: NodeId, slot: DiskSlot },
+    DiskObserved {
+        node: NodeId,
+        slot: DiskSlot,
+    },
     /// Result of a PR preempt we asked for.
-    FenceDone { victim: NodeId, ok: bool },
+    FenceDone {
+        victim: NodeId,
+        ok: bool,
+    },
     /// The victim's disk lock records are cleared.
-    DiskPurged { victim: NodeId },
+    DiskPurged {
+        victim: NodeId,
+    },
     /// Discovery found a peer (or it was configured).
     PeerDiscovered(NodeId),
     /// The current owner, used as the preferred survivor on ties.
@@ -77,13 +90,18 @@ pub enum SelfFenceReason {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MemberAction {
-    SendHeartbeat { to: NodeId, hb: Heartbeat },
+    SendHeartbeat {
+        to: NodeId,
+        hb: Heartbeat,
+    },
     /// Write our slot, then read every slot back and report `DiskWritten` and `DiskObserved`s.
     WriteDiskHeartbeat(DiskSlot),
     Fence(FenceAction),
     DeclareDead(NodeId),
     NewView(Arc<View>),
-    Lease { until: Time },
+    Lease {
+        until: Time,
+    },
     SelfFence(SelfFenceReason),
 }
 
@@ -99,6 +117,9 @@ struct Peer {
     disk_incarnation: Option<u64>,
     disk_counter: u64,
     disk_seen_at: Option<Time>,
+    /// We decided to fence this incarnation (and so every older one): never acknowledge it
+    /// again. An echo sent after the decision would extend its lease past its fencing.
+    condemned: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -226,7 +247,11 @@ impl Membership {
             self.next_disk = now + self.t.disk_interval;
             self.disk_counter += 1;
             let epoch = self.view.as_ref().map_or(0, |v| v.id.epoch);
-            out.push(MemberAction::WriteDiskHeartbeat(DiskSlot { incarnation: self.incarnation, counter: self.disk_counter, epoch }));
+            out.push(MemberAction::WriteDiskHeartbeat(DiskSlot {
+                incarnation: self.incarnation,
+                counter: self.disk_counter,
+                epoch,
+            }));
         }
         let last_ok = self.last_disk_ok.unwrap_or(self.started_at);
         if now.saturating_sub(last_ok) > self.t.disk_dead {
@@ -249,15 +274,28 @@ impl Membership {
         }
         for (to, p) in &self.peers {
             let echo = match (p.incarnation, p.last_seq) {
-                (Some(incarnation), Some(seq)) => Some(Echo { incarnation, seq }),
+                (Some(incarnation), Some(seq)) if p.condemned.is_none_or(|c| incarnation > c) => {
+                    Some(Echo { incarnation, seq })
+                }
                 _ => None,
             };
-            let hb = Heartbeat { incarnation: self.incarnation, seq, echo, view: self.view.clone() };
+            let hb = Heartbeat {
+                incarnation: self.incarnation,
+                seq,
+                echo,
+                view: self.view.clone(),
+            };
             out.push(MemberAction::SendHeartbeat { to: *to, hb });
         }
     }
 
-    fn on_heartbeat(&mut self, now: Time, from: NodeId, hb: Heartbeat, out: &mut Vec<MemberAction>) {
+    fn on_heartbeat(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        hb: Heartbeat,
+        out: &mut Vec<MemberAction>,
+    ) {
         if from == self.me {
             return;
         }
@@ -266,14 +304,25 @@ impl Membership {
             // A late packet from a previous life of that node: ignore it entirely.
             Some(i) if hb.incarnation < i => return,
             Some(i) if hb.incarnation > i => {
-                let (disk_incarnation, disk_counter, disk_seen_at) = (p.disk_incarnation, p.disk_counter, p.disk_seen_at);
-                *p = Peer { disk_incarnation, disk_counter, disk_seen_at, ..Peer::default() };
+                let (disk_incarnation, disk_counter, disk_seen_at, condemned) = (
+                    p.disk_incarnation,
+                    p.disk_counter,
+                    p.disk_seen_at,
+                    p.condemned,
+                );
+                *p = Peer {
+                    disk_incarnation,
+                    disk_counter,
+                    disk_seen_at,
+                    condemned,
+                    ..Peer::default()
+                };
             }
             _ => {}
         }
         p.incarnation = Some(hb.incarnation);
         p.last_heard = Some(now);
-        let fresh = p.last_seq.map_or(true, |s| hb.seq > s);
+        let fresh = p.last_seq.is_none_or(|s| hb.seq > s);
         if fresh {
             p.last_seq = Some(hb.seq);
             p.has_view = hb.view.is_some();
@@ -281,7 +330,7 @@ impl Membership {
         }
         if let Some(e) = hb.echo.filter(|e| e.incarnation == self.incarnation) {
             if let Some(&(_, sent)) = self.hb_sent.iter().find(|(s, _)| *s == e.seq) {
-                if p.acked_at.map_or(true, |a| sent > a) {
+                if p.acked_at.is_none_or(|a| sent > a) {
                     p.acked_at = Some(sent);
                 }
             }
@@ -306,11 +355,14 @@ impl Membership {
     }
 
     fn consider_view(&mut self, now: Time, v: Arc<View>, out: &mut Vec<MemberAction>) {
-        let newer = self.view.as_ref().map_or(true, |cur| v.id > cur.id);
+        let newer = self.view.as_ref().is_none_or(|cur| v.id > cur.id);
         if !newer {
             return;
         }
-        let me = Member { node: self.me, incarnation: self.incarnation };
+        let me = Member {
+            node: self.me,
+            incarnation: self.incarnation,
+        };
         if v.contains_member(me) {
             self.install(now, v, out);
         } else if self.view.is_some() {
@@ -335,8 +387,22 @@ impl Membership {
     }
 
     fn propose(&mut self, now: Time, members: Vec<Member>, out: &mut Vec<MemberAction>) {
-        let id = ViewId { epoch: self.max_epoch + 1, coordinator: self.me, coordinator_incarnation: self.incarnation };
+        let id = ViewId {
+            epoch: self.max_epoch + 1,
+            coordinator: self.me,
+            coordinator_incarnation: self.incarnation,
+        };
         self.install(now, Arc::new(View::new(id, members)), out);
+    }
+
+    /// Starts fencing `victim` (idempotent) and first stops acknowledging `incarnation`.
+    fn condemn(&mut self, victim: NodeId, incarnation: u64, out: &mut Vec<MemberAction>) {
+        let p = self.peers.entry(victim).or_default();
+        p.condemned = Some(p.condemned.map_or(incarnation, |c| c.max(incarnation)));
+        let mut fa = Vec::new();
+        self.fencer
+            .start(victim, self.owner == Some(victim), &mut fa);
+        out.extend(fa.into_iter().map(MemberAction::Fence));
     }
 
     fn since(&self, now: Time, t: Option<Time>) -> Time {
@@ -345,13 +411,17 @@ impl Membership {
 
     /// Peer state that belongs to this member's incarnation (a restarted node is someone else).
     fn peer_of(&self, m: Member) -> Option<&Peer> {
-        self.peers.get(&m.node).filter(|p| p.incarnation == Some(m.incarnation))
+        self.peers
+            .get(&m.node)
+            .filter(|p| p.incarnation == Some(m.incarnation))
     }
 
     fn disk_dead(&self, now: Time, m: Member) -> bool {
         let p = self.peers.get(&m.node);
         match p.and_then(|p| p.disk_incarnation) {
-            Some(i) if i == m.incarnation => self.since(now, p.and_then(|p| p.disk_seen_at)) > self.t.disk_dead,
+            Some(i) if i == m.incarnation => {
+                self.since(now, p.and_then(|p| p.disk_seen_at)) > self.t.disk_dead
+            }
             // The slot now belongs to another incarnation: this one writes no more.
             Some(_) => true,
             None => self.since(now, None) > self.t.disk_dead,
@@ -363,14 +433,21 @@ impl Membership {
         if 2 * r != a {
             return 2 * r > a;
         }
-        let preferred = self.owner.filter(|o| alive.contains(o)).or_else(|| alive.iter().min().copied());
+        let preferred = self
+            .owner
+            .filter(|o| alive.contains(o))
+            .or_else(|| alive.iter().min().copied());
         preferred.is_some_and(|p| reach.contains(&p))
     }
 
     fn member_tick(&mut self, now: Time, out: &mut Vec<MemberAction>) {
         let Some(v) = self.view.clone() else { return };
-        let others: Vec<Member> =
-            v.members().iter().copied().filter(|m| m.node != self.me && !self.known_fenced.contains(&m.node)).collect();
+        let others: Vec<Member> = v
+            .members()
+            .iter()
+            .copied()
+            .filter(|m| m.node != self.me && !self.known_fenced.contains(&m.node))
+            .collect();
         let mut silent = Vec::new();
         let mut dead = Vec::new();
         for m in &others {
@@ -383,9 +460,16 @@ impl Membership {
             }
         }
         if !silent.is_empty() {
-            let live: Vec<NodeId> = v.nodes().filter(|n| !self.known_fenced.contains(n)).collect();
+            let live: Vec<NodeId> = v
+                .nodes()
+                .filter(|n| !self.known_fenced.contains(n))
+                .collect();
             let alive: Vec<NodeId> = live.iter().copied().filter(|n| !dead.contains(n)).collect();
-            let reach: Vec<NodeId> = live.iter().copied().filter(|n| !silent.contains(n)).collect();
+            let reach: Vec<NodeId> = live
+                .iter()
+                .copied()
+                .filter(|n| !silent.contains(n))
+                .collect();
             if !self.wins(&reach, &alive) {
                 self.self_fence(SelfFenceReason::LostPartition, out);
                 return;
@@ -396,29 +480,40 @@ impl Membership {
                 }
             }
         }
-        let fenceable: Vec<NodeId> = others
+        let fenceable: Vec<Member> = others
             .iter()
-            .filter(|m| self.since(now, self.peer_of(**m).and_then(|p| p.last_heard)) > self.t.fence_after)
-            .map(|m| m.node)
+            .copied()
+            .filter(|m| {
+                self.since(now, self.peer_of(*m).and_then(|p| p.last_heard)) > self.t.fence_after
+            })
             .collect();
-        let coordinator =
-            v.nodes().filter(|n| !self.known_fenced.contains(n) && !fenceable.contains(n)).min().unwrap_or(self.me);
+        let coordinator = v
+            .nodes()
+            .filter(|n| !self.known_fenced.contains(n) && !fenceable.iter().any(|f| f.node == *n))
+            .min()
+            .unwrap_or(self.me);
         if coordinator != self.me {
             return;
         }
-        let mut fa = Vec::new();
-        for f in &fenceable {
-            self.fencer.start(*f, self.owner == Some(*f), &mut fa);
+        for f in fenceable {
+            self.condemn(f.node, f.incarnation, out);
         }
-        out.extend(fa.into_iter().map(MemberAction::Fence));
         if self.fencer.in_progress() {
             return;
         }
         let removed = v.nodes().any(|n| self.known_fenced.contains(&n));
-        let joiners = if silent.is_empty() { self.joiners(now, &v) } else { Vec::new() };
+        let joiners = if silent.is_empty() {
+            self.joiners(now, &v)
+        } else {
+            Vec::new()
+        };
         if removed || !joiners.is_empty() {
-            let mut members: Vec<Member> =
-                v.members().iter().copied().filter(|m| !self.known_fenced.contains(&m.node)).collect();
+            let mut members: Vec<Member> = v
+                .members()
+                .iter()
+                .copied()
+                .filter(|m| !self.known_fenced.contains(&m.node))
+                .collect();
             members.extend(joiners);
             self.propose(now, members, out);
         }
@@ -432,10 +527,17 @@ impl Membership {
                 !v.contains(**n)
                     && !p.has_view
                     && p.incarnation.is_some()
-                    && p.acked_at.is_some_and(|a| now.saturating_sub(a) <= self.t.net_silent)
-                    && p.last_heard.is_some_and(|h| now.saturating_sub(h) <= self.t.net_silent)
+                    && p.acked_at
+                        .is_some_and(|a| now.saturating_sub(a) <= self.t.net_silent)
+                    && p.last_heard
+                        .is_some_and(|h| now.saturating_sub(h) <= self.t.net_silent)
             })
-            .filter_map(|(n, p)| p.incarnation.map(|incarnation| Member { node: *n, incarnation }))
+            .filter_map(|(n, p)| {
+                p.incarnation.map(|incarnation| Member {
+                    node: *n,
+                    incarnation,
+                })
+            })
             .collect()
     }
 
@@ -446,15 +548,27 @@ impl Membership {
         if now.saturating_sub(self.started_at) < self.t.found_wait {
             return;
         }
-        let recent = |t: Option<Time>, limit: Time| t.is_some_and(|t| now.saturating_sub(t) <= limit);
-        if self.peers.values().any(|p| p.has_view && recent(p.last_heard, self.t.net_silent)) {
+        let recent =
+            |t: Option<Time>, limit: Time| t.is_some_and(|t| now.saturating_sub(t) <= limit);
+        if self
+            .peers
+            .values()
+            .any(|p| p.has_view && recent(p.last_heard, self.t.net_silent))
+        {
             return;
         }
         let reachable: Vec<Member> = self
             .peers
             .iter()
-            .filter(|(_, p)| recent(p.acked_at, self.t.net_silent) && recent(p.last_heard, self.t.net_silent))
-            .filter_map(|(n, p)| p.incarnation.map(|incarnation| Member { node: *n, incarnation }))
+            .filter(|(_, p)| {
+                recent(p.acked_at, self.t.net_silent) && recent(p.last_heard, self.t.net_silent)
+            })
+            .filter_map(|(n, p)| {
+                p.incarnation.map(|incarnation| Member {
+                    node: *n,
+                    incarnation,
+                })
+            })
             .collect();
         for (n, p) in &self.peers {
             if recent(p.disk_seen_at, self.t.disk_dead) && !reachable.iter().any(|m| m.node == *n) {
@@ -464,24 +578,31 @@ impl Membership {
         if reachable.iter().any(|m| m.node < self.me) {
             return;
         }
-        let to_fence: Vec<NodeId> = self
+        let to_fence: Vec<Member> = self
             .peers
             .iter()
-            .filter(|(n, p)| p.disk_incarnation.is_some() && !reachable.iter().any(|m| m.node == **n))
-            .map(|(n, _)| *n)
+            .filter(|(n, _)| !reachable.iter().any(|m| m.node == **n))
+            .filter_map(|(n, p)| {
+                let incarnation = p.disk_incarnation?.max(p.incarnation.unwrap_or(0));
+                Some(Member {
+                    node: *n,
+                    incarnation,
+                })
+            })
             .collect();
-        let mut fa = Vec::new();
-        for f in &to_fence {
-            if !self.fencer.is_done(*f) {
-                self.fencer.start(*f, self.owner == Some(*f), &mut fa);
+        for f in to_fence {
+            if !self.fencer.is_done(f.node) {
+                self.condemn(f.node, f.incarnation, out);
             }
         }
-        out.extend(fa.into_iter().map(MemberAction::Fence));
         if self.fencer.in_progress() {
             return;
         }
         let mut members = reachable;
-        members.push(Member { node: self.me, incarnation: self.incarnation });
+        members.push(Member {
+            node: self.me,
+            incarnation: self.incarnation,
+        });
         self.propose(now, members, out);
     }
 
@@ -490,7 +611,11 @@ impl Membership {
             None => 0,
             Some(v) => {
                 let mut u = self.last_disk_ok.map_or(0, |t| t + self.t.disk_lease);
-                for m in v.members().iter().filter(|m| m.node != self.me && !self.known_fenced.contains(&m.node)) {
+                for m in v
+                    .members()
+                    .iter()
+                    .filter(|m| m.node != self.me && !self.known_fenced.contains(&m.node))
+                {
                     let acked = self.peer_of(*m).and_then(|p| p.acked_at);
                     u = u.min(acked.map_or(0, |a| a + self.t.lease));
                 }

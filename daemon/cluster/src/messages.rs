@@ -62,9 +62,17 @@ pub enum DlmMsg {
     Bast { res: ResName, blocking: Mode },
     /// Holder to master: now holding `mode` (None: released). `base` is the sequence number of
     /// the grant this applies to, so a down-convert that crossed a newer grant is ignored.
-    DownConvert { res: ResName, mode: Option<Mode>, base: u64 },
+    DownConvert {
+        res: ResName,
+        mode: Option<Mode>,
+        base: u64,
+    },
     /// Master to requester: request `seq` will not be served.
-    Refuse { res: ResName, seq: u64, reason: RefuseReason },
+    Refuse {
+        res: ResName,
+        seq: u64,
+        reason: RefuseReason,
+    },
 }
 
 /// Reliable-channel frame: data (seq > 0) and/or a cumulative acknowledgement.

@@ -23,17 +23,36 @@ pub enum Input {
     /// Periodic; the driver calls it at least every `heartbeat_interval / 2`.
     Tick,
     Packet(Packet),
-    DiskWritten { ok: bool },
-    DiskObserved { node: NodeId, slot: DiskSlot },
+    DiskWritten {
+        ok: bool,
+    },
+    DiskObserved {
+        node: NodeId,
+        slot: DiskSlot,
+    },
     /// Result of `Output::Preempt`.
-    FenceDone { victim: NodeId, ok: bool },
+    FenceDone {
+        victim: NodeId,
+        ok: bool,
+    },
     /// Result of `Output::PurgeDiskLocks`.
-    DiskPurged { victim: NodeId },
+    DiskPurged {
+        victim: NodeId,
+    },
     PeerDiscovered(NodeId),
     Owner(Option<NodeId>),
-    Lock { req: ReqId, res: ResName, mode: Mode },
-    Unlock { res: ResName },
-    DownConvert { res: ResName, mode: Option<Mode> },
+    Lock {
+        req: ReqId,
+        res: ResName,
+        mode: Mode,
+    },
+    Unlock {
+        res: ResName,
+    },
+    DownConvert {
+        res: ResName,
+        mode: Option<Mode>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,25 +60,52 @@ pub enum Output {
     Send(Packet),
     WriteDiskHeartbeat(DiskSlot),
     /// SCSI PR preempt (and abort) of the victim's key; answer with `Input::FenceDone`.
-    Preempt { victim: NodeId },
+    Preempt {
+        victim: NodeId,
+    },
     /// Clear the victim's disk lock records; answer with `Input::DiskPurged`.
-    PurgeDiskLocks { victim: NodeId },
+    PurgeDiskLocks {
+        victim: NodeId,
+    },
     /// The fenced victim was the owner: take over (mount XFS, replay its log).
-    OwnerTakeover { victim: NodeId },
+    OwnerTakeover {
+        victim: NodeId,
+    },
     DeclareDead(NodeId),
     /// Local grants are allowed strictly before `until`; past it the kernel must not start
     /// new cached operations (the daemon reports a lost lease).
-    Lease { until: Time },
+    Lease {
+        until: Time,
+    },
     NewView(Arc<View>),
     RecoveryDone(ViewId),
     /// Stop all I/O now: the kernel fails requests with EIO and shuts the lower XFS down.
     SelfFence(SelfFenceReason),
-    Grant { req: ReqId, res: ResName, mode: Mode },
-    Bast { res: ResName, blocking: Mode },
-    Fail { req: ReqId, res: ResName, reason: FailReason },
-    Lost { res: ResName },
-    PeerError { from: NodeId, error: PeerError },
-    TransportError { from: NodeId, error: TransportError },
+    Grant {
+        req: ReqId,
+        res: ResName,
+        mode: Mode,
+    },
+    Bast {
+        res: ResName,
+        blocking: Mode,
+    },
+    Fail {
+        req: ReqId,
+        res: ResName,
+        reason: FailReason,
+    },
+    Lost {
+        res: ResName,
+    },
+    PeerError {
+        from: NodeId,
+        error: PeerError,
+    },
+    TransportError {
+        from: NodeId,
+        error: TransportError,
+    },
 }
 
 #[derive(Debug)]
@@ -110,7 +156,12 @@ impl ClusterNode {
     }
 
     /// Feeds one input. `Err` only for misuse of the local lock API.
-    pub fn handle(&mut self, now: Time, input: Input, out: &mut Vec<Output>) -> Result<(), LocalError> {
+    pub fn handle(
+        &mut self,
+        now: Time,
+        input: Input,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LocalError> {
         match input {
             Input::Tick => {
                 self.member(now, MemberInput::Tick, out);
@@ -124,11 +175,19 @@ impl ClusterNode {
                     return Ok(());
                 }
                 match p.body {
-                    Body::Heartbeat(hb) => self.member(now, MemberInput::Heartbeat { from: p.from, hb }, out),
+                    Body::Heartbeat(hb) => {
+                        self.member(now, MemberInput::Heartbeat { from: p.from, hb }, out)
+                    }
                     Body::Dlm(frame) => {
                         let (mut pk, mut delivered) = (Vec::new(), Vec::new());
-                        if let Err(error) = self.transport.receive(p.from, frame, &mut pk, &mut delivered) {
-                            out.push(Output::TransportError { from: p.from, error });
+                        if let Err(error) =
+                            self.transport
+                                .receive(p.from, frame, &mut pk, &mut delivered)
+                        {
+                            out.push(Output::TransportError {
+                                from: p.from,
+                                error,
+                            });
                         }
                         out.extend(pk.into_iter().map(Output::Send));
                         for (from, msg) in delivered {
@@ -138,14 +197,24 @@ impl ClusterNode {
                 }
             }
             Input::DiskWritten { ok } => self.member(now, MemberInput::DiskWritten { ok }, out),
-            Input::DiskObserved { node, slot } => self.member(now, MemberInput::DiskObserved { node, slot }, out),
-            Input::FenceDone { victim, ok } => self.member(now, MemberInput::FenceDone { victim, ok }, out),
-            Input::DiskPurged { victim } => self.member(now, MemberInput::DiskPurged { victim }, out),
+            Input::DiskObserved { node, slot } => {
+                self.member(now, MemberInput::DiskObserved { node, slot }, out)
+            }
+            Input::FenceDone { victim, ok } => {
+                self.member(now, MemberInput::FenceDone { victim, ok }, out)
+            }
+            Input::DiskPurged { victim } => {
+                self.member(now, MemberInput::DiskPurged { victim }, out)
+            }
             Input::PeerDiscovered(n) => self.member(now, MemberInput::PeerDiscovered(n), out),
             Input::Owner(o) => self.member(now, MemberInput::Owner(o), out),
-            Input::Lock { req, res, mode } => self.dlm_in(now, DlmInput::Lock { req, res, mode }, out)?,
+            Input::Lock { req, res, mode } => {
+                self.dlm_in(now, DlmInput::Lock { req, res, mode }, out)?
+            }
             Input::Unlock { res } => self.dlm_in(now, DlmInput::Unlock { res }, out)?,
-            Input::DownConvert { res, mode } => self.dlm_in(now, DlmInput::DownConvert { res, mode }, out)?,
+            Input::DownConvert { res, mode } => {
+                self.dlm_in(now, DlmInput::DownConvert { res, mode }, out)?
+            }
         }
         Ok(())
     }
@@ -159,16 +228,31 @@ impl ClusterNode {
         }
     }
 
-    fn on_member_action(&mut self, now: Time, a: MemberAction, out: &mut Vec<Output>) -> Result<(), LocalError> {
+    fn on_member_action(
+        &mut self,
+        now: Time,
+        a: MemberAction,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LocalError> {
         match a {
-            MemberAction::SendHeartbeat { to, hb } => {
-                out.push(Output::Send(Packet { from: self.me, to, body: Body::Heartbeat(hb) }))
-            }
+            MemberAction::SendHeartbeat { to, hb } => out.push(Output::Send(Packet {
+                from: self.me,
+                to,
+                body: Body::Heartbeat(hb),
+            })),
             MemberAction::WriteDiskHeartbeat(slot) => out.push(Output::WriteDiskHeartbeat(slot)),
-            MemberAction::Fence(FenceAction::Preempt(victim)) => out.push(Output::Preempt { victim }),
-            MemberAction::Fence(FenceAction::PurgeDisk(victim)) => out.push(Output::PurgeDiskLocks { victim }),
-            MemberAction::Fence(FenceAction::PurgeDlm(victim)) => self.dlm_in(now, DlmInput::NodeFenced(victim), out)?,
-            MemberAction::Fence(FenceAction::Takeover(victim)) => out.push(Output::OwnerTakeover { victim }),
+            MemberAction::Fence(FenceAction::Preempt(victim)) => {
+                out.push(Output::Preempt { victim })
+            }
+            MemberAction::Fence(FenceAction::PurgeDisk(victim)) => {
+                out.push(Output::PurgeDiskLocks { victim })
+            }
+            MemberAction::Fence(FenceAction::PurgeDlm(victim)) => {
+                self.dlm_in(now, DlmInput::NodeFenced(victim), out)?
+            }
+            MemberAction::Fence(FenceAction::Takeover(victim)) => {
+                out.push(Output::OwnerTakeover { victim })
+            }
             MemberAction::DeclareDead(n) => out.push(Output::DeclareDead(n)),
             MemberAction::NewView(v) => {
                 self.transport.reset(&v);
@@ -188,7 +272,12 @@ impl ClusterNode {
         Ok(())
     }
 
-    fn dlm_in(&mut self, now: Time, input: DlmInput, out: &mut Vec<Output>) -> Result<(), LocalError> {
+    fn dlm_in(
+        &mut self,
+        now: Time,
+        input: DlmInput,
+        out: &mut Vec<Output>,
+    ) -> Result<(), LocalError> {
         let mut acts = Vec::new();
         let r = self.dlm.handle(now, input, &mut acts);
         let mut pk = Vec::new();

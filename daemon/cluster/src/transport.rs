@@ -34,7 +34,11 @@ struct Channel {
 
 impl Channel {
     fn new() -> Channel {
-        Channel { next_seq: 1, recv_next: 1, ..Default::default() }
+        Channel {
+            next_seq: 1,
+            recv_next: 1,
+            ..Default::default()
+        }
     }
 }
 
@@ -60,7 +64,12 @@ pub struct Transport {
 
 impl Transport {
     pub fn new(me: NodeId, rto: Time) -> Transport {
-        Transport { me, view: None, channels: BTreeMap::new(), rto }
+        Transport {
+            me,
+            view: None,
+            channels: BTreeMap::new(),
+            rto,
+        }
     }
 
     /// Fresh channels for a new view; everything queued for the old view is discarded.
@@ -85,9 +94,22 @@ impl Transport {
         };
         let seq = ch.next_seq;
         ch.next_seq += 1;
-        let frame = Frame { view, seq, ack: ch.recv_next - 1, msg: Some(msg.clone()) };
-        ch.unacked.push_back(Unacked { seq, msg, sent_at: now });
-        out.push(Packet { from: self.me, to, body: Body::Dlm(frame) });
+        let frame = Frame {
+            view,
+            seq,
+            ack: ch.recv_next - 1,
+            msg: Some(msg.clone()),
+        };
+        ch.unacked.push_back(Unacked {
+            seq,
+            msg,
+            sent_at: now,
+        });
+        out.push(Packet {
+            from: self.me,
+            to,
+            body: Body::Dlm(frame),
+        });
         true
     }
 
@@ -116,7 +138,11 @@ impl Transport {
             }
         }
         if frame.seq == 0 {
-            return if frame.msg.is_none() { Ok(()) } else { Err(TransportError::Malformed) };
+            return if frame.msg.is_none() {
+                Ok(())
+            } else {
+                Err(TransportError::Malformed)
+            };
         }
         let Some(msg) = frame.msg else {
             return Err(TransportError::Malformed);
@@ -132,8 +158,17 @@ impl Transport {
             ch.ahead.insert(frame.seq, msg);
         }
         // Duplicates and out-of-order frames are acknowledged too, so the sender stops resending.
-        let ack = Frame { view, seq: 0, ack: ch.recv_next - 1, msg: None };
-        out.push(Packet { from: self.me, to: from, body: Body::Dlm(ack) });
+        let ack = Frame {
+            view,
+            seq: 0,
+            ack: ch.recv_next - 1,
+            msg: None,
+        };
+        out.push(Packet {
+            from: self.me,
+            to: from,
+            body: Body::Dlm(ack),
+        });
         Ok(())
     }
 
@@ -145,8 +180,17 @@ impl Transport {
             for u in ch.unacked.iter_mut().take(MAX_RESEND_PER_POLL) {
                 if u.sent_at + self.rto <= now {
                     u.sent_at = now;
-                    let frame = Frame { view, seq: u.seq, ack, msg: Some(u.msg.clone()) };
-                    out.push(Packet { from: self.me, to: *to, body: Body::Dlm(frame) });
+                    let frame = Frame {
+                        view,
+                        seq: u.seq,
+                        ack,
+                        msg: Some(u.msg.clone()),
+                    };
+                    out.push(Packet {
+                        from: self.me,
+                        to: *to,
+                        body: Body::Dlm(frame),
+                    });
                 }
             }
         }
@@ -164,12 +208,31 @@ mod tests {
     use crate::view::{Member, ResName};
 
     fn view() -> View {
-        let id = ViewId { epoch: 1, coordinator: NodeId(1), coordinator_incarnation: 1 };
-        View::new(id, vec![Member { node: NodeId(1), incarnation: 1 }, Member { node: NodeId(2), incarnation: 1 }])
+        let id = ViewId {
+            epoch: 1,
+            coordinator: NodeId(1),
+            coordinator_incarnation: 1,
+        };
+        View::new(
+            id,
+            vec![
+                Member {
+                    node: NodeId(1),
+                    incarnation: 1,
+                },
+                Member {
+                    node: NodeId(2),
+                    incarnation: 1,
+                },
+            ],
+        )
     }
 
     fn bast(i: u8) -> DlmMsg {
-        DlmMsg::Bast { res: ResName::new(&[i]), blocking: crate::Mode::EX }
+        DlmMsg::Bast {
+            res: ResName::new(&[i]),
+            blocking: crate::Mode::EX,
+        }
     }
 
     fn frame(p: Packet) -> Frame {
@@ -194,22 +257,27 @@ mod tests {
         let mut got = Vec::new();
         let mut acks = Vec::new();
         // Frame 1 is lost; 3 arrives before 2, and 3 twice.
-        b.receive(NodeId(1), frames[2].clone(), &mut acks, &mut got).unwrap();
-        b.receive(NodeId(1), frames[2].clone(), &mut acks, &mut got).unwrap();
-        b.receive(NodeId(1), frames[1].clone(), &mut acks, &mut got).unwrap();
+        b.receive(NodeId(1), frames[2].clone(), &mut acks, &mut got)
+            .unwrap();
+        b.receive(NodeId(1), frames[2].clone(), &mut acks, &mut got)
+            .unwrap();
+        b.receive(NodeId(1), frames[1].clone(), &mut acks, &mut got)
+            .unwrap();
         assert!(got.is_empty());
         // Retransmission brings frame 1 and releases everything in order.
         a.poll(10, &mut wire);
         let resent: Vec<Frame> = wire.drain(..).map(frame).collect();
         assert_eq!(resent.len(), 3);
-        b.receive(NodeId(1), resent[0].clone(), &mut acks, &mut got).unwrap();
+        b.receive(NodeId(1), resent[0].clone(), &mut acks, &mut got)
+            .unwrap();
         let order: Vec<DlmMsg> = got.into_iter().map(|(_, m)| m).collect();
         assert_eq!(order, vec![bast(0), bast(1), bast(2)]);
         // The last ack covers all three, and nothing is resent afterwards.
         let last = frame(acks.pop().unwrap());
         assert_eq!(last.ack, 3);
         let mut none = Vec::new();
-        a.receive(NodeId(2), last, &mut none, &mut Vec::new()).unwrap();
+        a.receive(NodeId(2), last, &mut none, &mut Vec::new())
+            .unwrap();
         a.poll(100, &mut wire);
         assert!(wire.is_empty());
         assert_eq!(a.unacked(), 0);
@@ -222,13 +290,37 @@ mod tests {
         b.reset(&v);
         let mut other = v.id;
         other.epoch = 2;
-        let f = Frame { view: other, seq: 1, ack: 0, msg: Some(bast(0)) };
+        let f = Frame {
+            view: other,
+            seq: 1,
+            ack: 0,
+            msg: Some(bast(0)),
+        };
         let (mut o, mut d) = (Vec::new(), Vec::new());
-        assert_eq!(b.receive(NodeId(1), f, &mut o, &mut d), Err(TransportError::OtherView(other)));
-        let f = Frame { view: v.id, seq: 1, ack: 0, msg: Some(bast(0)) };
-        assert_eq!(b.receive(NodeId(9), f, &mut o, &mut d), Err(TransportError::NotMember(NodeId(9))));
-        let f = Frame { view: v.id, seq: 1, ack: 0, msg: None };
-        assert_eq!(b.receive(NodeId(1), f, &mut o, &mut d), Err(TransportError::Malformed));
+        assert_eq!(
+            b.receive(NodeId(1), f, &mut o, &mut d),
+            Err(TransportError::OtherView(other))
+        );
+        let f = Frame {
+            view: v.id,
+            seq: 1,
+            ack: 0,
+            msg: Some(bast(0)),
+        };
+        assert_eq!(
+            b.receive(NodeId(9), f, &mut o, &mut d),
+            Err(TransportError::NotMember(NodeId(9)))
+        );
+        let f = Frame {
+            view: v.id,
+            seq: 1,
+            ack: 0,
+            msg: None,
+        };
+        assert_eq!(
+            b.receive(NodeId(1), f, &mut o, &mut d),
+            Err(TransportError::Malformed)
+        );
         assert!(d.is_empty());
     }
 }

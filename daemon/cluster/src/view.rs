@@ -79,7 +79,11 @@ pub struct ViewId {
 
 impl fmt::Debug for ViewId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "e{}@{:?}.{}", self.epoch, self.coordinator, self.coordinator_incarnation)
+        write!(
+            f,
+            "e{}@{:?}.{}",
+            self.epoch, self.coordinator, self.coordinator_incarnation
+        )
     }
 }
 
@@ -130,7 +134,10 @@ impl View {
     }
 
     pub fn member(&self, node: NodeId) -> Option<Member> {
-        self.members.binary_search_by_key(&node, |m| m.node).ok().map(|i| self.members[i])
+        self.members
+            .binary_search_by_key(&node, |m| m.node)
+            .ok()
+            .map(|i| self.members[i])
     }
 
     /// The master of a resource in this view: FNV-1a of the name modulo the sorted live member
@@ -154,7 +161,10 @@ mod tests {
     use super::*;
 
     fn m(n: u64) -> Member {
-        Member { node: NodeId(n), incarnation: 1 }
+        Member {
+            node: NodeId(n),
+            incarnation: 1,
+        }
     }
 
     #[test]
@@ -167,7 +177,11 @@ mod tests {
 
     #[test]
     fn mastering_is_order_independent_and_total() {
-        let id = ViewId { epoch: 1, coordinator: NodeId(1), coordinator_incarnation: 1 };
+        let id = ViewId {
+            epoch: 1,
+            coordinator: NodeId(1),
+            coordinator_incarnation: 1,
+        };
         let a = View::new(id, vec![m(30), m(10), m(20)]);
         let b = View::new(id, vec![m(20), m(30), m(10)]);
         for i in 0..100u32 {
@@ -181,8 +195,16 @@ mod tests {
 
     #[test]
     fn view_ids_order_by_epoch_first() {
-        let a = ViewId { epoch: 2, coordinator: NodeId(9), coordinator_incarnation: 9 };
-        let b = ViewId { epoch: 3, coordinator: NodeId(1), coordinator_incarnation: 1 };
+        let a = ViewId {
+            epoch: 2,
+            coordinator: NodeId(9),
+            coordinator_incarnation: 9,
+        };
+        let b = ViewId {
+            epoch: 3,
+            coordinator: NodeId(1),
+            coordinator_incarnation: 1,
+        };
         assert!(a < b);
     }
 }

@@ -75,11 +75,18 @@ fn config(seed: u64, args: &Args) -> Result<SimConfig, String> {
                 "ignore-compat" => sim::Bug::IgnoreCompat,
                 "ignore-lease" => sim::Bug::IgnoreLease,
                 "skip-recovery-wait" => sim::Bug::SkipRecoveryWait,
-                other => return Err(format!("unknown bug {other}: ignore-compat, ignore-lease, skip-recovery-wait")),
+                "drop-basts" => sim::Bug::DropBasts,
+                other => {
+                    return Err(format!(
+                        "unknown bug {other}: ignore-compat, ignore-lease, skip-recovery-wait, drop-basts"
+                    ))
+                }
             });
         }
         #[cfg(not(feature = "bug-injection"))]
-        return Err(format!("--inject-bug {name}: build with --features bug-injection"));
+        return Err(format!(
+            "--inject-bug {name}: build with --features bug-injection"
+        ));
     }
     Ok(cfg)
 }
@@ -119,7 +126,11 @@ fn replay(seed: u64, args: &Args) -> Result<ExitCode, String> {
     }
     let failures = u64::from(r.violation.is_some());
     println!("SIMULATION seeds=1 failures={failures}");
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn many(n: u64, args: &Args) -> Result<ExitCode, String> {
@@ -153,7 +164,11 @@ fn many(n: u64, args: &Args) -> Result<ExitCode, String> {
     let mut failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
     failed.sort_by_key(|r| r.seed);
     for r in failed.iter().take(20) {
-        println!("FAIL seed={}: {}", r.seed, r.violation.as_deref().unwrap_or(""));
+        println!(
+            "FAIL seed={}: {}",
+            r.seed,
+            r.violation.as_deref().unwrap_or("")
+        );
     }
     if failed.len() > 20 {
         println!("... and {} more", failed.len() - 20);
@@ -166,9 +181,17 @@ fn many(n: u64, args: &Args) -> Result<ExitCode, String> {
         "stats: events={} packets={} grants={} cached_grants={} failed_requests={} views={} fences={} self_fences={} crashes={} partitions={} takeovers={}",
         t.events, t.packets, t.grants, t.cached_grants, t.failed_requests, t.views, t.fences, t.self_fences, t.crashes, t.partitions, t.takeovers
     );
-    println!("elapsed={secs:.2}s seeds_per_second={:.0} threads={}", n as f64 / secs.max(1e-9), args.threads);
+    println!(
+        "elapsed={secs:.2}s seeds_per_second={:.0} threads={}",
+        n as f64 / secs.max(1e-9),
+        args.threads
+    );
     println!("SIMULATION seeds={n} failures={}", failed.len());
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn main() -> ExitCode {

@@ -20,8 +20,10 @@ pub struct LocalLock {
     /// Local users between grant and unlock (bookkeeping for status; the kernel decides when
     /// a blocking callback can be honoured).
     pub in_use: u32,
-    /// The last blocking mode passed to the local client, so repeats are not re-delivered.
+    /// Blocking callback received for the current `held` mode (reset when it changes).
     pub bast_seen: Option<Mode>,
+    /// `held` comes from a master grant not yet delivered to the local request that asked.
+    pub fresh_grant: bool,
 }
 
 impl LocalLock {

@@ -34,7 +34,11 @@ pub type ReqId = u64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DlmInput {
     /// A local user wants `mode` on `res`.
-    Lock { req: ReqId, res: ResName, mode: Mode },
+    Lock {
+        req: ReqId,
+        res: ResName,
+        mode: Mode,
+    },
     /// A local user is done with `res`. The lock stays cached at its mode.
     Unlock { res: ResName },
     /// The local client honoured a BAST (wrote back, invalidated): now holds `mode`
@@ -76,29 +80,58 @@ pub enum PeerError {
     DuplicateReport,
     UnexpectedReport,
     /// Recovery reports claimed incompatible grants: the previous epoch was already unsafe.
-    RecoveryConflict { res: ResName, a: NodeId, b: NodeId },
+    RecoveryConflict {
+        res: ResName,
+        a: NodeId,
+        b: NodeId,
+    },
 }
 
 /// Misuse of the local API (a kernel bug, not a peer's): returned, not acted upon.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LocalError {
     NotHeld(ResName),
-    NotADownConvert { res: ResName, held: Option<Mode>, wanted: Option<Mode> },
+    NotADownConvert {
+        res: ResName,
+        held: Option<Mode>,
+        wanted: Option<Mode>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DlmAction {
-    Send { to: NodeId, msg: DlmMsg },
+    Send {
+        to: NodeId,
+        msg: DlmMsg,
+    },
     /// Tell the local client: request `req` holds `mode` (which covers what it asked).
-    Grant { req: ReqId, res: ResName, mode: Mode },
+    Grant {
+        req: ReqId,
+        res: ResName,
+        mode: Mode,
+    },
     /// Tell the local client: another node waits for `blocking`; down-convert when you can.
-    Bast { res: ResName, blocking: Mode },
-    Fail { req: ReqId, res: ResName, reason: FailReason },
+    Bast {
+        res: ResName,
+        blocking: Mode,
+    },
+    Fail {
+        req: ReqId,
+        res: ResName,
+        reason: FailReason,
+    },
     /// The local client must treat the lock on `res` as gone (stop: drop caches, EIO).
-    Lost { res: ResName },
-    PeerError { from: NodeId, error: PeerError },
+    Lost {
+        res: ResName,
+    },
+    PeerError {
+        from: NodeId,
+        error: PeerError,
+    },
     /// Mastered state of this view is rebuilt; new grants may flow.
-    RecoveryDone { view: ViewId },
+    RecoveryDone {
+        view: ViewId,
+    },
 }
 
 /// Deliberate defects used to prove the simulator's checker can fail. They can only be switched
@@ -111,6 +144,8 @@ pub enum Bug {
     IgnoreLease,
     /// A new master starts granting before it has every member's report.
     SkipRecoveryWait,
+    /// Masters never send blocking callbacks, so cached locks are never given back.
+    DropBasts,
 }
 
 /// Counters for status output and benchmarks.
@@ -185,7 +220,12 @@ impl DlmNode {
     }
 
     /// Feeds one input; effects are appended to `out`.
-    pub fn handle(&mut self, now: Time, input: DlmInput, out: &mut Vec<DlmAction>) -> Result<(), LocalError> {
+    pub fn handle(
+        &mut self,
+        now: Time,
+        input: DlmInput,
+        out: &mut Vec<DlmAction>,
+    ) -> Result<(), LocalError> {
         let r = self.handle_one(now, input, out);
         while let Some(msg) = self.to_self.pop_front() {
             self.on_message(now, self.me, msg, out);
@@ -193,10 +233,19 @@ impl DlmNode {
         r
     }
 
-    fn handle_one(&mut self, now: Time, input: DlmInput, out: &mut Vec<DlmAction>) -> Result<(), LocalError> {
+    fn handle_one(
+        &mut self,
+        now: Time,
+        input: DlmInput,
+        out: &mut Vec<DlmAction>,
+    ) -> Result<(), LocalError> {
         if matches!(self.phase, Phase::Stopped) {
             if let DlmInput::Lock { req, res, .. } = input {
-                out.push(DlmAction::Fail { req, res, reason: FailReason::Stopped });
+                out.push(DlmAction::Fail {
+                    req,
+                    res,
+                    reason: FailReason::Stopped,
+                });
             }
             return Ok(());
         }
@@ -205,7 +254,14 @@ impl DlmNode {
                 let lease_ok = self.lease_ok(now);
                 let ll = self.locks.entry(res.clone()).or_default();
                 // Served from the cached lock without any message: the fast path.
-                if ll.queue.is_empty() && ll.held.is_some_and(|h| h.covers(mode)) && lease_ok {
+                let bast = ll
+                    .bast_seen
+                    .is_some_and(|b| ll.held.is_some_and(|h| !h.compatible(b)));
+                if ll.queue.is_empty()
+                    && ll.held.is_some_and(|h| h.covers(mode))
+                    && lease_ok
+                    && !bast
+                {
                     self.stats.cached_grants += 1;
                 }
                 ll.queue.push_back((req, mode));
@@ -217,7 +273,7 @@ impl DlmNode {
                 };
                 ll.in_use = ll.in_use.saturating_sub(1);
             }
-            DlmInput::DownConvert { res, mode } => self.local_down_convert(res, mode, out)?,
+            DlmInput::DownConvert { res, mode } => self.local_down_convert(now, res, mode, out)?,
             DlmInput::Message { from, msg } => self.on_message(now, from, msg, out),
             DlmInput::ViewChanged(view) => self.on_view(now, view, out),
             DlmInput::NodeFenced(node) => self.on_fenced(now, node, out),
@@ -255,22 +311,44 @@ impl DlmNode {
     // ---- requester side ----
 
     /// Serves queued local requests in order: from the cached lock when it covers them (no
-    /// message), otherwise by one conversion request to the master.
+    /// message), otherwise by one conversion request to the master. While a BAST for the held
+    /// mode is outstanding, the cache serves nobody new (the waiter on another node goes
+    /// first), except the request the master's grant just answered; that delivery repeats
+    /// the BAST, because the local client may not have known the mode the BAST was about.
     fn pump(&mut self, now: Time, res: &ResName, out: &mut Vec<DlmAction>) {
         let lease_ok = self.lease_ok(now);
         let can_talk = self.can_talk();
         let master = self.master_of(res);
-        let Some(ll) = self.locks.get_mut(res) else { return };
+        let Some(ll) = self.locks.get_mut(res) else {
+            return;
+        };
         let mut request = None;
         while let Some(&(req, want)) = ll.queue.front() {
+            let blocking = ll
+                .bast_seen
+                .filter(|b| ll.held.is_some_and(|h| !h.compatible(*b)));
             if let Some(held) = ll.held.filter(|h| h.covers(want)) {
+                if blocking.is_some() && !ll.fresh_grant {
+                    break;
+                }
                 if !lease_ok {
                     self.lease_blocked.insert(res.clone());
                     break;
                 }
                 ll.queue.pop_front();
                 ll.in_use += 1;
-                out.push(DlmAction::Grant { req, res: res.clone(), mode: held });
+                ll.fresh_grant = false;
+                out.push(DlmAction::Grant {
+                    req,
+                    res: res.clone(),
+                    mode: held,
+                });
+                if let Some(b) = blocking {
+                    out.push(DlmAction::Bast {
+                        res: res.clone(),
+                        blocking: b,
+                    });
+                }
                 continue;
             }
             if ll.inflight.is_none() && can_talk {
@@ -279,7 +357,14 @@ impl DlmNode {
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     ll.inflight = Some((seq, target));
-                    request = Some((m, DlmMsg::Request { res: res.clone(), mode: target, seq }));
+                    request = Some((
+                        m,
+                        DlmMsg::Request {
+                            res: res.clone(),
+                            mode: target,
+                            seq,
+                        },
+                    ));
                 }
             }
             break;
@@ -299,7 +384,13 @@ impl DlmNode {
         }
     }
 
-    fn local_down_convert(&mut self, res: ResName, mode: Option<Mode>, out: &mut Vec<DlmAction>) -> Result<(), LocalError> {
+    fn local_down_convert(
+        &mut self,
+        now: Time,
+        res: ResName,
+        mode: Option<Mode>,
+        out: &mut Vec<DlmAction>,
+    ) -> Result<(), LocalError> {
         let Some(ll) = self.locks.get_mut(&res) else {
             return Err(LocalError::NotHeld(res));
         };
@@ -309,10 +400,15 @@ impl DlmNode {
             (None, _) => false,
         };
         if !ok {
-            return Err(LocalError::NotADownConvert { res, held: ll.held, wanted: mode });
+            return Err(LocalError::NotADownConvert {
+                res,
+                held: ll.held,
+                wanted: mode,
+            });
         }
         ll.held = mode;
         ll.bast_seen = None;
+        ll.fresh_grant = false;
         let base = ll.held_seq;
         if ll.is_empty() {
             self.locks.remove(&res);
@@ -320,26 +416,54 @@ impl DlmNode {
         // Without a view there is no master to tell; the next view's report carries it.
         if self.can_talk() {
             if let Some(m) = self.master_of(&res) {
-                self.send(m, DlmMsg::DownConvert { res, mode, base }, out);
+                self.send(
+                    m,
+                    DlmMsg::DownConvert {
+                        res: res.clone(),
+                        mode,
+                        base,
+                    },
+                    out,
+                );
             }
         }
+        // Requests that waited for this yield now go to the master, behind the waiter.
+        self.pump(now, &res, out);
         Ok(())
     }
 
-    fn on_grant(&mut self, now: Time, from: NodeId, res: ResName, mode: Mode, seq: u64, out: &mut Vec<DlmAction>) {
-        let Some(ll) = self.locks.get_mut(&res).filter(|ll| ll.inflight.map(|f| f.0) == Some(seq)) else {
-            out.push(DlmAction::PeerError { from, error: PeerError::StaleGrant(res) });
+    fn on_grant(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        res: ResName,
+        mode: Mode,
+        seq: u64,
+        out: &mut Vec<DlmAction>,
+    ) {
+        let Some(ll) = self
+            .locks
+            .get_mut(&res)
+            .filter(|ll| ll.inflight.map(|f| f.0) == Some(seq))
+        else {
+            out.push(DlmAction::PeerError {
+                from,
+                error: PeerError::StaleGrant(res),
+            });
             return;
         };
         ll.held = Some(mode);
         ll.held_seq = seq;
         ll.inflight = None;
         ll.bast_seen = None;
+        ll.fresh_grant = true;
         self.pump(now, &res, out);
     }
 
     fn on_bast(&mut self, res: ResName, blocking: Mode, out: &mut Vec<DlmAction>) {
-        let Some(ll) = self.locks.get_mut(&res) else { return };
+        let Some(ll) = self.locks.get_mut(&res) else {
+            return;
+        };
         match ll.held {
             Some(h) if !h.compatible(blocking) && ll.bast_seen != Some(blocking) => {
                 ll.bast_seen = Some(blocking);
@@ -350,9 +474,24 @@ impl DlmNode {
         }
     }
 
-    fn on_refuse(&mut self, now: Time, from: NodeId, res: ResName, seq: u64, reason: RefuseReason, out: &mut Vec<DlmAction>) {
-        let Some(ll) = self.locks.get_mut(&res).filter(|ll| ll.inflight.map(|f| f.0) == Some(seq)) else {
-            out.push(DlmAction::PeerError { from, error: PeerError::StaleGrant(res) });
+    fn on_refuse(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        res: ResName,
+        seq: u64,
+        reason: RefuseReason,
+        out: &mut Vec<DlmAction>,
+    ) {
+        let Some(ll) = self
+            .locks
+            .get_mut(&res)
+            .filter(|ll| ll.inflight.map(|f| f.0) == Some(seq))
+        else {
+            out.push(DlmAction::PeerError {
+                from,
+                error: PeerError::StaleGrant(res),
+            });
             return;
         };
         ll.inflight = None;
@@ -366,7 +505,11 @@ impl DlmNode {
             keep
         });
         for req in failed {
-            out.push(DlmAction::Fail { req, res: res.clone(), reason: FailReason::Refused(reason) });
+            out.push(DlmAction::Fail {
+                req,
+                res: res.clone(),
+                reason: FailReason::Refused(reason),
+            });
         }
         if self.locks.get(&res).is_some_and(|ll| ll.is_empty()) {
             self.locks.remove(&res);
@@ -382,11 +525,17 @@ impl DlmNode {
         }
         if from != self.me {
             if self.fenced.contains(&from) {
-                out.push(DlmAction::PeerError { from, error: PeerError::Fenced });
+                out.push(DlmAction::PeerError {
+                    from,
+                    error: PeerError::Fenced,
+                });
                 return;
             }
             if !self.view.as_ref().is_some_and(|v| v.contains(from)) {
-                out.push(DlmAction::PeerError { from, error: PeerError::NotMember });
+                out.push(DlmAction::PeerError {
+                    from,
+                    error: PeerError::NotMember,
+                });
                 return;
             }
         }
@@ -407,16 +556,33 @@ impl DlmNode {
         match msg {
             DlmMsg::Request { res, mode, seq } => {
                 if self.master_of(&res) != Some(self.me) {
-                    out.push(DlmAction::PeerError { from, error: PeerError::NotMaster(res.clone()) });
-                    self.send(from, DlmMsg::Refuse { res, seq, reason: RefuseReason::NotMaster }, out);
+                    out.push(DlmAction::PeerError {
+                        from,
+                        error: PeerError::NotMaster(res.clone()),
+                    });
+                    self.send(
+                        from,
+                        DlmMsg::Refuse {
+                            res,
+                            seq,
+                            reason: RefuseReason::NotMaster,
+                        },
+                        out,
+                    );
                     return;
                 }
-                self.mastered.entry(res.clone()).or_default().request(from, mode, seq);
+                self.mastered
+                    .entry(res.clone())
+                    .or_default()
+                    .request(from, mode, seq);
                 self.process(&res, out);
             }
             DlmMsg::DownConvert { res, mode, base } => {
                 let Some(r) = self.mastered.get_mut(&res) else {
-                    out.push(DlmAction::PeerError { from, error: PeerError::UnknownResource(res) });
+                    out.push(DlmAction::PeerError {
+                        from,
+                        error: PeerError::UnknownResource(res),
+                    });
                     return;
                 };
                 match r.down_convert(from, mode, base) {
@@ -431,7 +597,9 @@ impl DlmNode {
     /// Runs the queue rules of one mastered resource and sends what they produce.
     fn process(&mut self, res: &ResName, out: &mut Vec<DlmAction>) {
         let ignore_compat = self.has_bug(Bug::IgnoreCompat);
-        let Some(r) = self.mastered.get_mut(res) else { return };
+        let Some(r) = self.mastered.get_mut(res) else {
+            return;
+        };
         let mut mo = Vec::new();
         r.process(ignore_compat, &mut mo);
         if r.is_idle() {
@@ -441,11 +609,27 @@ impl DlmNode {
             match o {
                 MasterOut::Grant { node, mode, seq } => {
                     self.stats.grants_by_master += 1;
-                    self.send(node, DlmMsg::Grant { res: res.clone(), mode, seq }, out);
+                    self.send(
+                        node,
+                        DlmMsg::Grant {
+                            res: res.clone(),
+                            mode,
+                            seq,
+                        },
+                        out,
+                    );
                 }
+                MasterOut::Bast { .. } if self.bug == Some(Bug::DropBasts) => {}
                 MasterOut::Bast { node, blocking } => {
                     self.stats.basts_sent += 1;
-                    self.send(node, DlmMsg::Bast { res: res.clone(), blocking }, out);
+                    self.send(
+                        node,
+                        DlmMsg::Bast {
+                            res: res.clone(),
+                            blocking,
+                        },
+                        out,
+                    );
                 }
             }
         }
@@ -463,8 +647,13 @@ impl DlmNode {
         self.stats.recoveries += 1;
         // Old-epoch messages to ourselves die with the epoch, like those on the wire.
         self.to_self.clear();
-        self.phase = Phase::Recovering(Recovery { got: BTreeSet::new(), reports: BTreeMap::new(), inbox: Vec::new() });
-        let mut per_master: BTreeMap<NodeId, Vec<ReportEntry>> = view.nodes().map(|n| (n, Vec::new())).collect();
+        self.phase = Phase::Recovering(Recovery {
+            got: BTreeSet::new(),
+            reports: BTreeMap::new(),
+            inbox: Vec::new(),
+        });
+        let mut per_master: BTreeMap<NodeId, Vec<ReportEntry>> =
+            view.nodes().map(|n| (n, Vec::new())).collect();
         for (res, ll) in self.locks.iter_mut() {
             ll.bast_seen = None;
             if ll.held.is_none() && ll.inflight.is_none() {
@@ -488,25 +677,43 @@ impl DlmNode {
         }
     }
 
-    fn on_report(&mut self, _now: Time, from: NodeId, entries: Vec<ReportEntry>, out: &mut Vec<DlmAction>) {
+    fn on_report(
+        &mut self,
+        _now: Time,
+        from: NodeId,
+        entries: Vec<ReportEntry>,
+        out: &mut Vec<DlmAction>,
+    ) {
         let me = self.me;
         let view = self.view.clone();
         let Phase::Recovering(r) = &mut self.phase else {
-            out.push(DlmAction::PeerError { from, error: PeerError::UnexpectedReport });
+            out.push(DlmAction::PeerError {
+                from,
+                error: PeerError::UnexpectedReport,
+            });
             return;
         };
         if !r.got.insert(from) {
-            out.push(DlmAction::PeerError { from, error: PeerError::DuplicateReport });
+            out.push(DlmAction::PeerError {
+                from,
+                error: PeerError::DuplicateReport,
+            });
             return;
         }
         for e in entries {
             if view.as_ref().and_then(|v| v.master_of(&e.res)) != Some(me) {
-                out.push(DlmAction::PeerError { from, error: PeerError::NotMaster(e.res) });
+                out.push(DlmAction::PeerError {
+                    from,
+                    error: PeerError::NotMaster(e.res),
+                });
                 continue;
             }
             let list = r.reports.entry(e.res.clone()).or_default();
             if list.iter().any(|(n, _)| *n == from) {
-                out.push(DlmAction::PeerError { from, error: PeerError::DuplicateReport });
+                out.push(DlmAction::PeerError {
+                    from,
+                    error: PeerError::DuplicateReport,
+                });
                 continue;
             }
             list.push((from, e));
@@ -515,17 +722,30 @@ impl DlmNode {
     }
 
     fn try_finish_recovery(&mut self, out: &mut Vec<DlmAction>) {
-        let Some(view) = self.view.clone() else { return };
+        let Some(view) = self.view.clone() else {
+            return;
+        };
         let skip_wait = self.has_bug(Bug::SkipRecoveryWait);
-        let Phase::Recovering(r) = &mut self.phase else { return };
+        let Phase::Recovering(r) = &mut self.phase else {
+            return;
+        };
         if !skip_wait && !view.nodes().all(|n| r.got.contains(&n)) {
             return;
         }
-        let Phase::Recovering(r) = std::mem::replace(&mut self.phase, Phase::Running) else { return };
+        let Phase::Recovering(r) = std::mem::replace(&mut self.phase, Phase::Running) else {
+            return;
+        };
         for (res, entries) in r.reports {
             let (resource, conflict) = Resource::rebuild(entries);
             if let Some((a, b)) = conflict {
-                out.push(DlmAction::PeerError { from: a, error: PeerError::RecoveryConflict { res: res.clone(), a, b } });
+                out.push(DlmAction::PeerError {
+                    from: a,
+                    error: PeerError::RecoveryConflict {
+                        res: res.clone(),
+                        a,
+                        b,
+                    },
+                });
             }
             self.mastered.insert(res, resource);
         }
@@ -571,7 +791,11 @@ impl DlmNode {
     fn stop(&mut self, out: &mut Vec<DlmAction>) {
         for (res, ll) in std::mem::take(&mut self.locks) {
             for (req, _) in ll.queue {
-                out.push(DlmAction::Fail { req, res: res.clone(), reason: FailReason::Stopped });
+                out.push(DlmAction::Fail {
+                    req,
+                    res: res.clone(),
+                    reason: FailReason::Stopped,
+                });
             }
             if ll.held.is_some() {
                 out.push(DlmAction::Lost { res });
@@ -610,7 +834,10 @@ impl DlmNode {
 
     /// Granted (node, mode) pairs of a resource this node masters.
     pub fn master_granted(&self, res: &ResName) -> Vec<(NodeId, Mode)> {
-        self.mastered.get(res).map(|r| r.granted().iter().map(|g| (g.node, g.mode)).collect()).unwrap_or_default()
+        self.mastered
+            .get(res)
+            .map(|r| r.granted().iter().map(|g| (g.node, g.mode)).collect())
+            .unwrap_or_default()
     }
 
     pub fn mastered(&self) -> impl Iterator<Item = &ResName> {
@@ -618,7 +845,9 @@ impl DlmNode {
     }
 
     pub fn held_locks(&self) -> impl Iterator<Item = (&ResName, Mode)> {
-        self.locks.iter().filter_map(|(r, l)| l.held.map(|m| (r, m)))
+        self.locks
+            .iter()
+            .filter_map(|(r, l)| l.held.map(|m| (r, m)))
     }
 
     pub fn stats(&self) -> DlmStats {

@@ -90,7 +90,12 @@ impl Resource {
     /// Applies a holder's down-convert (None = release). Returns false for a stale one: it
     /// names an older grant than the master has, because a newer grant crossed it on the wire
     /// and the holder will adopt that grant.
-    pub fn down_convert(&mut self, node: NodeId, mode: Option<Mode>, base: u64) -> Result<bool, PeerError> {
+    pub fn down_convert(
+        &mut self,
+        node: NodeId,
+        mode: Option<Mode>,
+        base: u64,
+    ) -> Result<bool, PeerError> {
         let Some(i) = self.granted_idx(node) else {
             return Ok(false);
         };
@@ -117,7 +122,12 @@ impl Resource {
     }
 
     fn grantable(&self, p: &Pending, ignore_compat: bool) -> bool {
-        ignore_compat || self.granted.iter().filter(|g| g.node != p.node).all(|g| g.mode.compatible(p.mode))
+        ignore_compat
+            || self
+                .granted
+                .iter()
+                .filter(|g| g.node != p.node)
+                .all(|g| g.mode.compatible(p.mode))
     }
 
     fn grant(&mut self, p: Pending, out: &mut Vec<MasterOut>) {
@@ -128,9 +138,18 @@ impl Resource {
                 g.seq = p.seq;
                 g.bast_sent = None;
             }
-            None => self.granted.push(Granted { node: p.node, mode: p.mode, seq: p.seq, bast_sent: None }),
+            None => self.granted.push(Granted {
+                node: p.node,
+                mode: p.mode,
+                seq: p.seq,
+                bast_sent: None,
+            }),
         }
-        out.push(MasterOut::Grant { node: p.node, mode: p.mode, seq: p.seq });
+        out.push(MasterOut::Grant {
+            node: p.node,
+            mode: p.mode,
+            seq: p.seq,
+        });
     }
 
     /// Grants whatever the queue rules allow and sends the BASTs the blocked head needs.
@@ -160,7 +179,10 @@ impl Resource {
             for g in self.granted.iter_mut() {
                 if g.node != b.node && !g.mode.compatible(b.mode) && g.bast_sent != Some(b.mode) {
                     g.bast_sent = Some(b.mode);
-                    out.push(MasterOut::Bast { node: g.node, blocking: b.mode });
+                    out.push(MasterOut::Bast {
+                        node: g.node,
+                        blocking: b.mode,
+                    });
                 }
             }
         }
@@ -169,18 +191,29 @@ impl Resource {
     /// Rebuilds a resource from the holders' recovery reports (sorted by node id so every run
     /// rebuilds the same queues). Returns the conflicting pair if the reports claim two
     /// incompatible grants, which would mean the previous epoch was already broken.
-    pub fn rebuild(mut entries: Vec<(NodeId, ReportEntry)>) -> (Resource, Option<(NodeId, NodeId)>) {
+    pub fn rebuild(
+        mut entries: Vec<(NodeId, ReportEntry)>,
+    ) -> (Resource, Option<(NodeId, NodeId)>) {
         entries.sort_by_key(|(n, _)| *n);
         entries.dedup_by_key(|(n, _)| *n);
         let mut r = Resource::default();
         for (node, e) in &entries {
             if let Some((mode, seq)) = e.held {
-                r.granted.push(Granted { node: *node, mode, seq, bast_sent: None });
+                r.granted.push(Granted {
+                    node: *node,
+                    mode,
+                    seq,
+                    bast_sent: None,
+                });
             }
         }
         for (node, e) in &entries {
             if let Some((mode, seq)) = e.pending {
-                let p = Pending { node: *node, mode, seq };
+                let p = Pending {
+                    node: *node,
+                    mode,
+                    seq,
+                };
                 if e.held.is_some() {
                     r.converting.push_back(p);
                 } else {
@@ -300,7 +333,10 @@ mod tests {
         assert_eq!(r.granted()[0].mode, EX);
         assert_eq!(r.down_convert(A, Some(EX), 2), Ok(true));
         r.down_convert(A, Some(PR), 2).unwrap();
-        assert_eq!(r.down_convert(A, Some(EX), 2), Err(PeerError::NotADownConvert));
+        assert_eq!(
+            r.down_convert(A, Some(EX), 2),
+            Err(PeerError::NotADownConvert)
+        );
     }
 
     #[test]
@@ -316,17 +352,30 @@ mod tests {
 
     #[test]
     fn rebuild_from_reports() {
-        let e = |held, pending| ReportEntry { res: ResName::new(b"r"), held, pending };
+        let e = |held, pending| ReportEntry {
+            res: ResName::new(b"r"),
+            held,
+            pending,
+        };
         let (r, conflict) = Resource::rebuild(vec![
             (C, e(None, Some((EX, 7)))),
             (A, e(Some((PR, 3)), Some((EX, 4)))),
             (B, e(Some((PR, 5)), None)),
         ]);
         assert_eq!(conflict, None);
-        assert_eq!(r.granted().iter().map(|g| (g.node, g.mode)).collect::<Vec<_>>(), vec![(A, PR), (B, PR)]);
+        assert_eq!(
+            r.granted()
+                .iter()
+                .map(|g| (g.node, g.mode))
+                .collect::<Vec<_>>(),
+            vec![(A, PR), (B, PR)]
+        );
         assert_eq!(r.converting().map(|p| p.node).collect::<Vec<_>>(), vec![A]);
         assert_eq!(r.waiting().map(|p| p.node).collect::<Vec<_>>(), vec![C]);
-        let (_, conflict) = Resource::rebuild(vec![(A, e(Some((EX, 1)), None)), (B, e(Some((PR, 1)), None))]);
+        let (_, conflict) = Resource::rebuild(vec![
+            (A, e(Some((EX, 1)), None)),
+            (B, e(Some((PR, 1)), None)),
+        ]);
         assert_eq!(conflict, Some((A, B)));
     }
 }

@@ -22,8 +22,21 @@ struct Bus {
 }
 
 fn view(epoch: u64, nodes: &[NodeId]) -> Arc<View> {
-    let id = ViewId { epoch, coordinator: nodes[0], coordinator_incarnation: 1 };
-    Arc::new(View::new(id, nodes.iter().map(|n| Member { node: *n, incarnation: 1 }).collect()))
+    let id = ViewId {
+        epoch,
+        coordinator: nodes[0],
+        coordinator_incarnation: 1,
+    };
+    Arc::new(View::new(
+        id,
+        nodes
+            .iter()
+            .map(|n| Member {
+                node: *n,
+                incarnation: 1,
+            })
+            .collect(),
+    ))
 }
 
 fn res(name: &str) -> ResName {
@@ -32,7 +45,13 @@ fn res(name: &str) -> ResName {
 
 impl Bus {
     fn new(nodes: &[NodeId]) -> Bus {
-        let mut bus = Bus { nodes: BTreeMap::new(), wire: VecDeque::new(), local: Vec::new(), sent: 0, now: 1 };
+        let mut bus = Bus {
+            nodes: BTreeMap::new(),
+            wire: VecDeque::new(),
+            local: Vec::new(),
+            sent: 0,
+            now: 1,
+        };
         for n in nodes {
             bus.nodes.insert(*n, DlmNode::new(*n));
         }
@@ -52,7 +71,11 @@ impl Bus {
 
     fn input(&mut self, n: NodeId, input: DlmInput) {
         let mut out = Vec::new();
-        self.nodes.get_mut(&n).unwrap().handle(self.now, input, &mut out).unwrap();
+        self.nodes
+            .get_mut(&n)
+            .unwrap()
+            .handle(self.now, input, &mut out)
+            .unwrap();
         for a in out {
             match a {
                 DlmAction::Send { to, msg } => {
@@ -67,7 +90,10 @@ impl Bus {
     }
 
     /// Delivers messages until the wire is empty, except those `hold` keeps back.
-    fn settle_except(&mut self, hold: impl Fn(NodeId, NodeId, &DlmMsg) -> bool) -> Vec<(NodeId, NodeId, DlmMsg)> {
+    fn settle_except(
+        &mut self,
+        hold: impl Fn(NodeId, NodeId, &DlmMsg) -> bool,
+    ) -> Vec<(NodeId, NodeId, DlmMsg)> {
         let mut held = Vec::new();
         while let Some((from, to, msg)) = self.wire.pop_front() {
             if hold(from, to, &msg) {
@@ -86,18 +112,31 @@ impl Bus {
     }
 
     fn take_local(&mut self, n: NodeId) -> Vec<DlmAction> {
-        let (mine, rest) = std::mem::take(&mut self.local).into_iter().partition(|(m, _)| *m == n);
+        let (mine, rest) = std::mem::take(&mut self.local)
+            .into_iter()
+            .partition(|(m, _)| *m == n);
         self.local = rest;
         mine.into_iter().map(|(_, a)| a).collect()
     }
 
     fn lock(&mut self, n: NodeId, req: ReqId, r: &str, mode: Mode) {
-        self.input(n, DlmInput::Lock { req, res: res(r), mode });
+        self.input(
+            n,
+            DlmInput::Lock {
+                req,
+                res: res(r),
+                mode,
+            },
+        );
     }
 }
 
 fn granted(req: ReqId, r: &str, mode: Mode) -> DlmAction {
-    DlmAction::Grant { req, res: res(r), mode }
+    DlmAction::Grant {
+        req,
+        res: res(r),
+        mode,
+    }
 }
 
 #[test]
@@ -116,7 +155,10 @@ fn cached_lock_is_reacquired_without_messages() {
     bus.lock(A, 3, "inode", PR);
     assert_eq!(bus.sent, before);
     assert!(bus.wire.is_empty());
-    assert_eq!(bus.take_local(A), vec![granted(2, "inode", EX), granted(3, "inode", EX)]);
+    assert_eq!(
+        bus.take_local(A),
+        vec![granted(2, "inode", EX), granted(3, "inode", EX)]
+    );
     assert_eq!(bus.nodes[&A].stats().cached_grants, 2);
 }
 
@@ -129,9 +171,27 @@ fn bast_asks_the_holder_and_down_convert_lets_the_waiter_in() {
     bus.input(A, DlmInput::Unlock { res: res("f") });
     bus.lock(B, 1, "f", PR);
     bus.settle();
-    assert_eq!(bus.take_local(A), vec![granted(1, "f", EX), DlmAction::Bast { res: res("f"), blocking: PR }]);
-    assert!(bus.take_local(B).iter().all(|a| !matches!(a, DlmAction::Grant { .. })));
-    bus.input(A, DlmInput::DownConvert { res: res("f"), mode: Some(PR) });
+    assert_eq!(
+        bus.take_local(A),
+        vec![
+            granted(1, "f", EX),
+            DlmAction::Bast {
+                res: res("f"),
+                blocking: PR
+            }
+        ]
+    );
+    assert!(bus
+        .take_local(B)
+        .iter()
+        .all(|a| !matches!(a, DlmAction::Grant { .. })));
+    bus.input(
+        A,
+        DlmInput::DownConvert {
+            res: res("f"),
+            mode: Some(PR),
+        },
+    );
     bus.settle();
     assert_eq!(bus.take_local(B), vec![granted(1, "f", PR)]);
     assert_eq!(bus.nodes[&A].held(&res("f")), Some(PR));
@@ -150,7 +210,10 @@ fn up_conversion_joins_modes() {
     bus.lock(A, 2, "r", CW);
     bus.settle();
     // PR held + CW wanted: the node converts to PW, which covers both.
-    assert_eq!(bus.take_local(A), vec![granted(1, "r", PR), granted(2, "r", PW)]);
+    assert_eq!(
+        bus.take_local(A),
+        vec![granted(1, "r", PR), granted(2, "r", PW)]
+    );
 }
 
 #[test]
@@ -158,12 +221,30 @@ fn local_misuse_is_an_error_not_a_panic() {
     let mut bus = Bus::new(&[A]);
     let mut out = Vec::new();
     let n = bus.nodes.get_mut(&A).unwrap();
-    assert!(n.handle(1, DlmInput::Unlock { res: res("x") }, &mut out).is_err());
-    assert!(n.handle(1, DlmInput::DownConvert { res: res("x"), mode: None }, &mut out).is_err());
+    assert!(n
+        .handle(1, DlmInput::Unlock { res: res("x") }, &mut out)
+        .is_err());
+    assert!(n
+        .handle(
+            1,
+            DlmInput::DownConvert {
+                res: res("x"),
+                mode: None
+            },
+            &mut out
+        )
+        .is_err());
     bus.lock(A, 1, "x", PR);
     bus.settle();
     let mut out = Vec::new();
-    let err = bus.nodes.get_mut(&A).unwrap().handle(1, DlmInput::DownConvert { res: res("x"), mode: Some(EX) }, &mut out);
+    let err = bus.nodes.get_mut(&A).unwrap().handle(
+        1,
+        DlmInput::DownConvert {
+            res: res("x"),
+            mode: Some(EX),
+        },
+        &mut out,
+    );
     assert!(matches!(err, Err(LocalError::NotADownConvert { .. })));
 }
 
@@ -174,7 +255,10 @@ fn no_local_grant_without_a_lease() {
     bus.input(A, DlmInput::Lease { until: 0 });
     bus.lock(A, 1, "r", PR);
     bus.settle();
-    assert!(bus.take_local(A).iter().all(|a| !matches!(a, DlmAction::Grant { .. })));
+    assert!(bus
+        .take_local(A)
+        .iter()
+        .all(|a| !matches!(a, DlmAction::Grant { .. })));
     // The master did grant: the node holds it, but its user is told only once the lease is back.
     assert_eq!(bus.nodes[&A].held(&res("r")), Some(PR));
     bus.input(A, DlmInput::Lease { until: Time::MAX });
@@ -193,7 +277,10 @@ fn recovery_rebuilds_from_survivors_and_purges_the_fenced() {
     bus.settle();
     bus.lock(B, 1, "a", PR);
     bus.settle();
-    assert!(bus.take_local(B).iter().all(|a| !matches!(a, DlmAction::Grant { .. })));
+    assert!(bus
+        .take_local(B)
+        .iter()
+        .all(|a| !matches!(a, DlmAction::Grant { .. })));
     // C dies. Its locks stay until the membership says it is fenced.
     bus.nodes.remove(&C);
     bus.install(2, &[A, B]);
@@ -214,7 +301,10 @@ fn recovery_rebuilds_from_survivors_and_purges_the_fenced() {
 fn fenced_node_locks_are_purged_only_when_told() {
     let mut bus = Bus::new(&[A, B, C]);
     bus.settle();
-    let r = (0..50).map(|i| format!("r{i}")).find(|r| view(1, &[A, B, C]).master_of(&res(r)) == Some(A)).unwrap();
+    let r = (0..50)
+        .map(|i| format!("r{i}"))
+        .find(|r| view(1, &[A, B, C]).master_of(&res(r)) == Some(A))
+        .unwrap();
     bus.lock(C, 1, &r, EX);
     bus.settle();
     bus.lock(B, 1, &r, EX);
@@ -228,23 +318,42 @@ fn fenced_node_locks_are_purged_only_when_told() {
     assert_eq!(bus.take_local(B), vec![granted(1, &r, EX)]);
     // Requests from the fenced node are refused from now on.
     let mut out = Vec::new();
-    let msg = DlmMsg::Request { res: res(&r), mode: PR, seq: 9 };
-    bus.nodes.get_mut(&A).unwrap().handle(1, DlmInput::Message { from: C, msg }, &mut out).unwrap();
-    assert_eq!(out, vec![DlmAction::PeerError { from: C, error: PeerError::Fenced }]);
+    let msg = DlmMsg::Request {
+        res: res(&r),
+        mode: PR,
+        seq: 9,
+    };
+    bus.nodes
+        .get_mut(&A)
+        .unwrap()
+        .handle(1, DlmInput::Message { from: C, msg }, &mut out)
+        .unwrap();
+    assert_eq!(
+        out,
+        vec![DlmAction::PeerError {
+            from: C,
+            error: PeerError::Fenced
+        }]
+    );
 }
 
 #[test]
 fn nothing_is_granted_before_every_report_is_in() {
     let mut bus = Bus::new(&[A, B, C]);
     bus.settle();
-    let r = (0..50).map(|i| format!("q{i}")).find(|r| view(1, &[A, B, C]).master_of(&res(r)) == Some(A)).unwrap();
+    let r = (0..50)
+        .map(|i| format!("q{i}"))
+        .find(|r| view(1, &[A, B, C]).master_of(&res(r)) == Some(A))
+        .unwrap();
     bus.lock(B, 1, &r, EX);
     bus.settle();
     bus.take_local(B);
     // New epoch. B's report (which carries its EX) is held back from the master A.
     bus.install(2, &[A, B, C]);
     bus.lock(C, 7, &r, EX);
-    let held = bus.settle_except(|from, to, msg| from == B && to == A && matches!(msg, DlmMsg::Report { .. }));
+    let held = bus.settle_except(|from, to, msg| {
+        from == B && to == A && matches!(msg, DlmMsg::Report { .. })
+    });
     assert_eq!(held.len(), 1);
     assert!(!bus.nodes[&A].is_running());
     // Granting C now would hand out a second EX: the master must wait.
@@ -253,8 +362,20 @@ fn nothing_is_granted_before_every_report_is_in() {
     bus.settle();
     assert!(bus.nodes[&A].is_running());
     assert!(bus.take_local(C).is_empty());
-    assert_eq!(bus.take_local(B), vec![DlmAction::Bast { res: res(&r), blocking: EX }]);
-    bus.input(B, DlmInput::DownConvert { res: res(&r), mode: None });
+    assert_eq!(
+        bus.take_local(B),
+        vec![DlmAction::Bast {
+            res: res(&r),
+            blocking: EX
+        }]
+    );
+    bus.input(
+        B,
+        DlmInput::DownConvert {
+            res: res(&r),
+            mode: None,
+        },
+    );
     bus.settle();
     assert_eq!(bus.take_local(C), vec![granted(7, &r, EX)]);
 }
@@ -284,9 +405,23 @@ fn stop_fails_requests_and_drops_locks() {
     bus.take_local(A);
     bus.take_local(B);
     bus.input(B, DlmInput::Stop);
-    assert_eq!(bus.take_local(B), vec![DlmAction::Fail { req: 1, res: res("x"), reason: FailReason::Stopped }]);
+    assert_eq!(
+        bus.take_local(B),
+        vec![DlmAction::Fail {
+            req: 1,
+            res: res("x"),
+            reason: FailReason::Stopped
+        }]
+    );
     bus.input(A, DlmInput::Stop);
     assert_eq!(bus.take_local(A), vec![DlmAction::Lost { res: res("x") }]);
     bus.lock(A, 2, "x", PR);
-    assert_eq!(bus.take_local(A), vec![DlmAction::Fail { req: 2, res: res("x"), reason: FailReason::Stopped }]);
+    assert_eq!(
+        bus.take_local(A),
+        vec![DlmAction::Fail {
+            req: 2,
+            res: res("x"),
+            reason: FailReason::Stopped
+        }]
+    );
 }

@@ -24,7 +24,11 @@ pub struct Client {
 
 impl Client {
     pub fn new() -> Client {
-        Client { held: None, state: ClientState::Idle, bast: None }
+        Client {
+            held: None,
+            state: ClientState::Idle,
+            bast: None,
+        }
     }
 }
 

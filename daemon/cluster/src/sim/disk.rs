@@ -12,7 +12,10 @@ pub struct Disk {
 
 impl Disk {
     pub fn new(nodes: usize) -> Disk {
-        Disk { slots: vec![None; nodes], registered: vec![false; nodes] }
+        Disk {
+            slots: vec![None; nodes],
+            registered: vec![false; nodes],
+        }
     }
 
     pub fn register(&mut self, i: usize) {
@@ -31,7 +34,10 @@ impl Disk {
     }
 
     pub fn slots(&self) -> impl Iterator<Item = (usize, DiskSlot)> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| s.map(|s| (i, s)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.map(|s| (i, s)))
     }
 
     /// PR PREEMPT of `victim`'s key by `by`; fails if `by` is not registered itself.

@@ -37,11 +37,17 @@ pub fn check_quiesced(live: &[LiveNode<'_>], down: &[NodeId], res: &[ResName]) -
     for l in live {
         for (r, c) in l.clients.iter().enumerate() {
             if let ClientState::Waiting { req, mode, since } = c.state {
-                errs.push(format!("hang: {:?} req {req} {mode} on {:?} waiting since {since}", l.node.id(), res[r]));
+                errs.push(format!(
+                    "hang: {:?} req {req} {mode} on {:?} waiting since {since}",
+                    l.node.id(),
+                    res[r]
+                ));
             }
         }
     }
-    let Some(first) = live.first() else { return errs };
+    let Some(first) = live.first() else {
+        return errs;
+    };
     let Some(view) = first.node.membership().view().cloned() else {
         errs.push(format!("{:?} has no view", first.node.id()));
         return errs;
@@ -49,21 +55,47 @@ pub fn check_quiesced(live: &[LiveNode<'_>], down: &[NodeId], res: &[ResName]) -
     for l in live {
         let v = l.node.membership().view();
         if v.map(|v| v.id) != Some(view.id) {
-            errs.push(format!("views differ: {:?} has {:?}, {:?} has {:?}", first.node.id(), view, l.node.id(), v));
+            errs.push(format!(
+                "views differ: {:?} has {:?}, {:?} has {:?}",
+                first.node.id(),
+                view,
+                l.node.id(),
+                v
+            ));
             return errs;
         }
-        if !view.members().iter().any(|m| m.node == l.node.id() && m.incarnation == l.incarnation) {
-            errs.push(format!("{:?} (incarnation {}) missing from {:?}", l.node.id(), l.incarnation, view));
+        if !view
+            .members()
+            .iter()
+            .any(|m| m.node == l.node.id() && m.incarnation == l.incarnation)
+        {
+            errs.push(format!(
+                "{:?} (incarnation {}) missing from {:?}",
+                l.node.id(),
+                l.incarnation,
+                view
+            ));
         }
         if !l.node.dlm().is_running() || l.node.dlm().view_id() != Some(view.id) {
-            errs.push(format!("{:?} DLM not recovered in {:?}", l.node.id(), view.id));
+            errs.push(format!(
+                "{:?} DLM not recovered in {:?}",
+                l.node.id(),
+                view.id
+            ));
         }
     }
     if view.len() != live.len() {
-        errs.push(format!("view {view:?} has {} members for {} live nodes", view.len(), live.len()));
+        errs.push(format!(
+            "view {view:?} has {} members for {} live nodes",
+            view.len(),
+            live.len()
+        ));
     }
     for (ri, r) in res.iter().enumerate() {
-        let masters: Vec<Option<NodeId>> = live.iter().map(|l| l.node.membership().view().and_then(|v| v.master_of(r))).collect();
+        let masters: Vec<Option<NodeId>> = live
+            .iter()
+            .map(|l| l.node.membership().view().and_then(|v| v.master_of(r)))
+            .collect();
         if masters.windows(2).any(|w| w[0] != w[1]) {
             errs.push(format!("masters of {r:?} disagree: {masters:?}"));
             continue;
@@ -74,11 +106,16 @@ pub fn check_quiesced(live: &[LiveNode<'_>], down: &[NodeId], res: &[ResName]) -
         };
         let mut at_master = master.node.dlm().master_granted(r);
         at_master.sort();
-        let mut at_holders: Vec<(NodeId, Mode)> =
-            live.iter().filter_map(|l| l.node.dlm().held(r).map(|m| (l.node.id(), m))).collect();
+        let mut at_holders: Vec<(NodeId, Mode)> = live
+            .iter()
+            .filter_map(|l| l.node.dlm().held(r).map(|m| (l.node.id(), m)))
+            .collect();
         at_holders.sort();
         if at_master != at_holders {
-            errs.push(format!("{r:?}: master {:?} records {at_master:?}, holders hold {at_holders:?}", master.node.id()));
+            errs.push(format!(
+                "{r:?}: master {:?} records {at_master:?}, holders hold {at_holders:?}",
+                master.node.id()
+            ));
         }
         for l in live {
             if l.clients[ri].held != l.node.dlm().held(r) {

@@ -180,7 +180,12 @@ struct Sim<'c> {
 pub fn run(cfg: &SimConfig) -> SimReport {
     let mut sim = Sim::new(cfg);
     sim.run();
-    SimReport { seed: cfg.seed, violation: sim.violation, stats: sim.stats, trace: sim.trace }
+    SimReport {
+        seed: cfg.seed,
+        violation: sim.violation,
+        stats: sim.stats,
+        trace: sim.trace,
+    }
 }
 
 impl<'c> Sim<'c> {
@@ -203,11 +208,20 @@ impl<'c> Sim<'c> {
             now: 0,
             seq: 0,
             queue: BinaryHeap::new(),
-            nodes: ids.into_iter().map(|id| SimNode { id, inc: 0, node: None }).collect(),
+            nodes: ids
+                .into_iter()
+                .map(|id| SimNode {
+                    id,
+                    inc: 0,
+                    node: None,
+                })
+                .collect(),
             net,
             disk: Disk::new(cfg.nodes),
             clients: vec![vec![Client::new(); cfg.resources]; cfg.nodes],
-            res: (0..cfg.resources).map(|r| ResName::new(format!("inode-{r}").as_bytes())).collect(),
+            res: (0..cfg.resources)
+                .map(|r| ResName::new(format!("inode-{r}").as_bytes()))
+                .collect(),
             quiescing: false,
             done: false,
             owner: None,
@@ -222,7 +236,11 @@ impl<'c> Sim<'c> {
 
     fn at(&mut self, at: Time, ev: Ev) {
         self.seq += 1;
-        self.queue.push(Sched { at, seq: self.seq, ev });
+        self.queue.push(Sched {
+            at,
+            seq: self.seq,
+            ev,
+        });
     }
 
     fn after(&mut self, lo: Time, hi: Time, ev: Ev) {
@@ -311,7 +329,12 @@ impl<'c> Sim<'c> {
                         self.stats.fences += 1;
                     }
                     let by_id = self.nodes[by].id;
-                    self.log(|| format!("PR {by_id:?} preempts {victim:?}: {}", if ok { "ok" } else { "REFUSED" }));
+                    self.log(|| {
+                        format!(
+                            "PR {by_id:?} preempts {victim:?}: {}",
+                            if ok { "ok" } else { "REFUSED" }
+                        )
+                    });
                     self.feed(by, Input::FenceDone { victim, ok });
                 }
             }
@@ -371,7 +394,9 @@ impl<'c> Sim<'c> {
         // A restarted node must not come back while its old incarnation could still be counted
         // on: wait until it is fenced, or until no live view lists it any more.
         let listed = self.nodes.iter().any(|n| {
-            n.node.as_ref().is_some_and(|c| c.membership().view().is_some_and(|v| v.contains(id)))
+            n.node
+                .as_ref()
+                .is_some_and(|c| c.membership().view().is_some_and(|v| v.contains(id)))
         });
         if self.nodes[i].inc > 0 && self.disk.is_registered(i) && listed {
             self.after(300, 700, Ev::Restart(i));
@@ -477,7 +502,11 @@ impl<'c> Sim<'c> {
                 let mode = client::pick_mode(&mut self.rng);
                 let req = self.next_req;
                 self.next_req += 1;
-                self.clients[i][r].state = ClientState::Waiting { req, mode, since: self.now };
+                self.clients[i][r].state = ClientState::Waiting {
+                    req,
+                    mode,
+                    since: self.now,
+                };
                 let res = self.res[r].clone();
                 self.feed(i, Input::Lock { req, res, mode });
             } else if self.clients[i][r].held.is_some() {
@@ -495,7 +524,9 @@ impl<'c> Sim<'c> {
         if !self.up(i, inc) || self.clients[i][r].state == ClientState::Using {
             return;
         }
-        let Some(blocking) = self.clients[i][r].bast else { return };
+        let Some(blocking) = self.clients[i][r].bast else {
+            return;
+        };
         let Some(held) = self.clients[i][r].held else {
             // The BAST can overtake the grant it is about (the grant may wait for the lease):
             // keep it until the lock has been used and unlocked.
@@ -526,7 +557,9 @@ impl<'c> Sim<'c> {
             }
             let now = self.now;
             let mut out = Vec::new();
-            let Some(node) = self.nodes[i].node.as_mut() else { break };
+            let Some(node) = self.nodes[i].node.as_mut() else {
+                break;
+            };
             if let Err(e) = node.handle(now, inp, &mut out) {
                 self.fail(format!("local lock API misused by the client model: {e:?}"));
             }
@@ -562,13 +595,18 @@ impl<'c> Sim<'c> {
                 if ok {
                     for (j, s) in self.disk.slots() {
                         if j != i {
-                            work.push_back(Input::DiskObserved { node: self.nodes[j].id, slot: s });
+                            work.push_back(Input::DiskObserved {
+                                node: self.nodes[j].id,
+                                slot: s,
+                            });
                         }
                     }
                 }
             }
             Output::Preempt { victim } => self.after(2, 30, Ev::Preempt { by: i, inc, victim }),
-            Output::PurgeDiskLocks { victim } => self.after(1, 10, Ev::DiskPurge { by: i, inc, victim }),
+            Output::PurgeDiskLocks { victim } => {
+                self.after(1, 10, Ev::DiskPurge { by: i, inc, victim })
+            }
             Output::OwnerTakeover { .. } => {
                 self.stats.takeovers += 1;
                 self.owner = Some(id);
@@ -596,16 +634,22 @@ impl<'c> Sim<'c> {
                 };
                 let c = &mut self.clients[i][r];
                 match c.state {
-                    ClientState::Waiting { req: w, mode: want, .. } if w == req => {
+                    ClientState::Waiting {
+                        req: w, mode: want, ..
+                    } if w == req => {
                         if !mode.covers(want) {
-                            self.fail(format!("{id:?} granted {mode} for a {want} request on {res:?}"));
+                            self.fail(format!(
+                                "{id:?} granted {mode} for a {want} request on {res:?}"
+                            ));
                             return;
                         }
                         c.held = Some(mode);
                         c.state = ClientState::Using;
                         self.after(5, 150, Ev::Unlock(i, inc, r));
                     }
-                    other => self.fail(format!("{id:?} unexpected grant {req} on {res:?} in state {other:?}")),
+                    other => self.fail(format!(
+                        "{id:?} unexpected grant {req} on {res:?} in state {other:?}"
+                    )),
                 }
             }
             Output::Bast { res, blocking } => {
@@ -619,7 +663,8 @@ impl<'c> Sim<'c> {
             Output::Fail { req, res, .. } => {
                 self.stats.failed_requests += 1;
                 if let Some(r) = self.res_idx(&res) {
-                    if matches!(self.clients[i][r].state, ClientState::Waiting { req: w, .. } if w == req) {
+                    if matches!(self.clients[i][r].state, ClientState::Waiting { req: w, .. } if w == req)
+                    {
                         self.clients[i][r].state = ClientState::Idle;
                     }
                 }
@@ -630,8 +675,13 @@ impl<'c> Sim<'c> {
                     self.clients[i][r].bast = None;
                 }
             }
-            Output::PeerError { error: PeerError::RecoveryConflict { res, a, b }, .. } => {
-                self.fail(format!("recovery at {id:?} found incompatible grants on {res:?}: {a:?} and {b:?}"));
+            Output::PeerError {
+                error: PeerError::RecoveryConflict { res, a, b },
+                ..
+            } => {
+                self.fail(format!(
+                    "recovery at {id:?} found incompatible grants on {res:?}: {a:?} and {b:?}"
+                ));
             }
             Output::PeerError { .. }
             | Output::Lease { .. }
@@ -655,7 +705,10 @@ impl<'c> Sim<'c> {
             }
             if let Some((a, b)) = invariants::incompatible_pair(&self.holders) {
                 let name = self.res[r].clone();
-                self.fail(format!("incompatible grants on {name:?}: {:?} holds {} while {:?} holds {}", a.0, a.1, b.0, b.1));
+                self.fail(format!(
+                    "incompatible grants on {name:?}: {:?} holds {} while {:?} holds {}",
+                    a.0, a.1, b.0, b.1
+                ));
                 return;
             }
         }
@@ -666,11 +719,18 @@ impl<'c> Sim<'c> {
         for (i, n) in self.nodes.iter().enumerate() {
             let Some(c) = &n.node else { return false };
             let v = c.membership().view().map(|v| v.id);
-            if v.is_none() || (view.is_some() && view != v) || !c.dlm().is_running() || c.unacked() > 0 {
+            if v.is_none()
+                || (view.is_some() && view != v)
+                || !c.dlm().is_running()
+                || c.unacked() > 0
+            {
                 return false;
             }
             view = v;
-            if self.clients[i].iter().any(|c| !matches!(c.state, ClientState::Idle)) {
+            if self.clients[i]
+                .iter()
+                .any(|c| !matches!(c.state, ClientState::Idle))
+            {
                 return false;
             }
         }
@@ -684,12 +744,23 @@ impl<'c> Sim<'c> {
             return;
         }
         self.done = true;
-        let down: Vec<NodeId> = self.nodes.iter().filter(|n| n.node.is_none()).map(|n| n.id).collect();
+        let down: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|n| n.node.is_none())
+            .map(|n| n.id)
+            .collect();
         let live: Vec<LiveNode<'_>> = self
             .nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.node.as_ref().map(|node| LiveNode { node, incarnation: n.inc, clients: &self.clients[i] }))
+            .filter_map(|(i, n)| {
+                n.node.as_ref().map(|node| LiveNode {
+                    node,
+                    incarnation: n.inc,
+                    clients: &self.clients[i],
+                })
+            })
             .collect();
         let errs = invariants::check_quiesced(&live, &down, &self.res);
         if !errs.is_empty() {
@@ -703,7 +774,10 @@ impl<'c> Sim<'c> {
 
 fn traced_input(i: &Input) -> bool {
     match i {
-        Input::Tick | Input::DiskWritten { .. } | Input::DiskObserved { .. } | Input::PeerDiscovered(_) => false,
+        Input::Tick
+        | Input::DiskWritten { .. }
+        | Input::DiskObserved { .. }
+        | Input::PeerDiscovered(_) => false,
         Input::Packet(p) => match &p.body {
             Body::Heartbeat(_) => false,
             Body::Dlm(f) => f.msg.is_some(),
@@ -713,10 +787,13 @@ fn traced_input(i: &Input) -> bool {
 }
 
 fn traced_output(o: &Output) -> bool {
-    match o {
-        Output::Send(_) | Output::WriteDiskHeartbeat(_) | Output::TransportError { .. } | Output::Lease { .. } => false,
-        _ => true,
-    }
+    !matches!(
+        o,
+        Output::Send(_)
+            | Output::WriteDiskHeartbeat(_)
+            | Output::TransportError { .. }
+            | Output::Lease { .. }
+    )
 }
 
 #[cfg(test)]

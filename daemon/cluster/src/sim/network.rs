@@ -74,6 +74,9 @@ impl Network {
     }
 
     pub fn describe(&self) -> String {
-        format!("groups={:?} cuts={:?} loss={:.2}", self.group, self.cut, self.loss)
+        format!(
+            "groups={:?} cuts={:?} loss={:.2}",
+            self.group, self.cut, self.loss
+        )
     }
 }
