@@ -9,7 +9,7 @@ PKGS=(
   linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
   flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
   # guests
-  qemu-system-x86 busybox-static xfsprogs
+  qemu-system-x86 busybox-static xfsprogs dash util-linux kmod gzip
 )
 
 missing=()

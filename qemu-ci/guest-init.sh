@@ -1,5 +1,5 @@
 #!/bin/sh
-# /init of a test guest (busybox ash, PID 1). Runs the one test named on the kernel command
+# /init of a test guest (dash, PID 1). Runs the one test named on the kernel command
 # line (mxfs_test=NAME), then prints the system log and the kernel log between markers and
 # powers off. The host harness reads everything from the serial console.
 #

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the test guests' initramfs (gzip cpio) and prints its path on stdout.
 #
-# Contents: busybox-static applets; the real util-linux mount/umount (so mount(8) runs
-# /sbin/mount.mxfs as on a real host); kmod; xfsprogs; the mxfs binaries and module; every
-# dynamically linked binary's libraries; the guest tests; /init (qemu-ci/guest-init.sh).
+# Contents: busybox-static applets; dash as /bin/sh; the real util-linux mount/umount (so
+# mount(8) runs /sbin/mount.mxfs as on a real host); kmod; xfsprogs; the mxfs binaries and
+# module; every dynamically linked binary's libraries; the guest tests; /init
+# (qemu-ci/guest-init.sh).
 #
 # Inputs (environment):
 #   MXFS_KDIR        kernel tree (default: the cached one from kernel.sh)
@@ -25,7 +26,9 @@ BIN_DIR=${MXFS_BIN_DIR:-${CARGO_TARGET_DIR:-$ROOT/target}/release}
 RELEASE=$(make -s -C "$KDIR" kernelrelease)
 
 # Host programs copied into the guest's /usr/bin. Everything else is busybox.
-HOST_TOOLS=(mount umount blkid kmod mkfs.xfs xfs_repair xfs_db xfs_io)
+# dash is /bin/sh: Debian's busybox ash runs its own applet for any name it knows (mount,
+# modprobe, ...) whatever PATH says, so tests under ash would never run the real tools.
+HOST_TOOLS=(dash mount umount blkid kmod mkfs.xfs xfs_repair xfs_db xfs_io)
 KMOD_LINKS=(modprobe rmmod insmod lsmod modinfo depmod)
 
 # Resolve a host program name to its path (Debian keeps some in sbin).
@@ -84,6 +87,7 @@ install_file() { # SRC DEST-IN-GUEST [MODE]
 file_is_dynamic_elf() { [ "$(head -c4 "$1" | od -An -c | tr -d ' ')" = '177ELF' ] && ldd "$1" >/dev/null 2>&1; }
 
 for pair in "${tools[@]}"; do install_file "${pair%%:*}" "${pair#*:}"; done
+ln -sf dash "$stage/usr/bin/sh"
 for l in "${KMOD_LINKS[@]}"; do rm -f "$stage/usr/bin/$l" "$stage/usr/sbin/$l"; ln -s ../bin/kmod "$stage/usr/sbin/$l"; done
 for pair in "${product[@]}"; do
   case ${pair#*:} in *.ko) install_file "${pair%%:*}" "${pair#*:}" 644 ;; *) install_file "${pair%%:*}" "${pair#*:}" ;; esac

@@ -1,4 +1,4 @@
-# Helpers shared by the guest tests (busybox ash, sourced). Every check prints one line:
+# Helpers shared by the guest tests (POSIX sh: dash, with busybox for the small tools; sourced). Every check prints one line:
 #   ok N - what was checked
 #   not ok N - what was checked (details)      followed by the command's output, indented
 # and `finish` prints "MXFS-TEST-RESULT pass|fail ..." and exits; the host reads those.
@@ -12,10 +12,10 @@ N=0
 FAILED=0
 mkdir -p "$MNT"
 
-say() { echo "# $*"; }
+say() { printf '# %s\n' "$*"; }
 indent() { [ -z "$1" ] || printf '%s\n' "$1" | head -n 30 | sed 's/^/    /'; }
-pass() { N=$((N + 1)); echo "ok $N - $*"; }
-fail() { N=$((N + 1)); FAILED=$((FAILED + 1)); echo "not ok $N - $*"; }
+pass() { N=$((N + 1)); printf 'ok %s - %s\n' "$N" "$*"; }
+fail() { N=$((N + 1)); FAILED=$((FAILED + 1)); printf 'not ok %s - %s\n' "$N" "$*"; }
 
 # Each check returns non-zero when it failed, for `check ... || fatal ...`.
 

@@ -131,6 +131,8 @@ pub struct Membership {
     peers: BTreeMap<NodeId, Peer>,
     view: Option<Arc<View>>,
     installed_at: Time,
+    /// Members that have sent us a heartbeat carrying our current view: they installed it.
+    confirmed: BTreeSet<NodeId>,
     hb_seq: u64,
     hb_sent: VecDeque<(u64, Time)>,
     next_hb: Time,
@@ -156,6 +158,7 @@ impl Membership {
             peers: BTreeMap::new(),
             view: None,
             installed_at: now,
+            confirmed: BTreeSet::new(),
             hb_seq: 1,
             hb_sent: VecDeque::new(),
             next_hb: now,
@@ -337,8 +340,21 @@ impl Membership {
         }
         if let Some(v) = hb.view {
             self.max_epoch = self.max_epoch.max(v.id.epoch);
-            self.consider_view(now, v, out);
+            self.consider_view(now, v.clone(), out);
+            let sender = Member { node: from, incarnation: hb.incarnation };
+            if self.view.as_ref().is_some_and(|cur| cur.id == v.id && cur.contains_member(sender)) {
+                self.confirmed.insert(from);
+            }
         }
+    }
+
+    /// Every other member has shown us it installed the current view. Only then may we fence
+    /// a member for network silence: a member that never installed our view may have moved to
+    /// a branch we do not know, where its lease does not count us.
+    fn stable(&self) -> bool {
+        self.view
+            .as_ref()
+            .is_some_and(|v| v.nodes().all(|n| n == self.me || self.confirmed.contains(&n)))
     }
 
     fn on_disk(&mut self, now: Time, node: NodeId, slot: DiskSlot) {
@@ -359,10 +375,15 @@ impl Membership {
         if !newer {
             return;
         }
-        let me = Member {
-            node: self.me,
-            incarnation: self.incarnation,
-        };
+        // Never join a view with a member we have condemned: our DLM may already have purged
+        // its locks, and its stale reports would contradict ours.
+        let condemned = v.members().iter().any(|m| {
+            self.peers.get(&m.node).and_then(|p| p.condemned).is_some_and(|c| m.incarnation <= c)
+        });
+        if condemned {
+            return;
+        }
+        let me = Member { node: self.me, incarnation: self.incarnation };
         if v.contains_member(me) {
             self.install(now, v, out);
         } else if self.view.is_some() {
@@ -379,6 +400,7 @@ impl Membership {
         }
         self.view = Some(v.clone());
         self.installed_at = now;
+        self.confirmed.clear();
         self.known_fenced.clear();
         self.declared_dead.clear();
         self.fencer.clear();
@@ -480,12 +502,16 @@ impl Membership {
                 }
             }
         }
+        // Fence for network silence only in a stable view; a disk-dead member can always be
+        // fenced, since its own disk lease has ended.
+        let stable = self.stable();
         let fenceable: Vec<Member> = others
             .iter()
             .copied()
             .filter(|m| {
                 self.since(now, self.peer_of(*m).and_then(|p| p.last_heard)) > self.t.fence_after
             })
+            .filter(|m| stable || self.disk_dead(now, *m))
             .collect();
         let coordinator = v
             .nodes()

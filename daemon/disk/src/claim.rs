@@ -652,8 +652,11 @@ mod tests {
         let mut seen = std::collections::HashMap::new();
         let (a, b) = (1u64..)
             .find_map(|x| {
+                // Spread x over all 16 bytes: FNV-1a of inputs differing in only a few
+                // bytes is close to a bijection and collides far later.
                 let mut u = [0u8; 16];
-                u[..8].copy_from_slice(&x.to_le_bytes());
+                u[..8].copy_from_slice(&x.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+                u[8..].copy_from_slice(&(x ^ (x >> 7)).wrapping_mul(0xbf58_476d_1ce4_e5b9).to_le_bytes());
                 Some((seen.insert(node_id_from_uuid(&u), u)?, u))
             })
             .unwrap();

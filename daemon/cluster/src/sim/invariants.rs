@@ -2,6 +2,7 @@
 //! network has healed and the cluster has quiesced.
 
 use super::client::{Client, ClientState};
+use super::{Ev, Sim};
 use crate::mode::Mode;
 use crate::node::ClusterNode;
 use crate::view::{NodeId, ResName};
@@ -129,4 +130,86 @@ pub fn check_quiesced(live: &[LiveNode<'_>], down: &[NodeId], res: &[ResName]) -
         }
     }
     errs
+}
+
+impl Sim<'_> {
+    /// Safety, after every event: among live nodes whose PR key is registered, no two local
+    /// users hold incompatible modes on one resource.
+    pub(super) fn check_safety(&mut self) {
+        for r in 0..self.res.len() {
+            self.holders.clear();
+            for (i, n) in self.nodes.iter().enumerate() {
+                if n.node.is_some() && self.disk.is_registered(i) {
+                    if let Some(m) = self.clients[i][r].held {
+                        self.holders.push((n.id, m));
+                    }
+                }
+            }
+            if let Some((a, b)) = incompatible_pair(&self.holders) {
+                let name = self.res[r].clone();
+                self.fail(format!(
+                    "incompatible grants on {name:?}: {:?} holds {} while {:?} holds {}",
+                    a.0, a.1, b.0, b.1
+                ));
+                return;
+            }
+        }
+    }
+
+    pub(super) fn settled(&self) -> bool {
+        let mut view = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Some(c) = &n.node else { return false };
+            let v = c.membership().view().map(|v| v.id);
+            if v.is_none()
+                || (view.is_some() && view != v)
+                || !c.dlm().is_running()
+                || c.unacked() > 0
+            {
+                return false;
+            }
+            view = v;
+            if self.clients[i]
+                .iter()
+                .any(|c| !matches!(c.state, ClientState::Idle))
+            {
+                return false;
+            }
+        }
+        true
+    }
+
+    pub(super) fn final_check(&mut self) {
+        let limit = self.cfg.fault_ms + self.cfg.quiesce_ms + self.cfg.settle_ms;
+        if !self.settled() && self.now + 500 <= limit {
+            self.at(self.now + 500, Ev::Check);
+            return;
+        }
+        self.done = true;
+        let down: Vec<NodeId> = self
+            .nodes
+            .iter()
+            .filter(|n| n.node.is_none())
+            .map(|n| n.id)
+            .collect();
+        let live: Vec<LiveNode<'_>> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| {
+                n.node.as_ref().map(|node| LiveNode {
+                    node,
+                    incarnation: n.inc,
+                    clients: &self.clients[i],
+                })
+            })
+            .collect();
+        let errs = check_quiesced(&live, &down, &self.res);
+        if !errs.is_empty() {
+            self.fail(format!("after heal and quiesce: {}", errs.join("; ")));
+        }
+        for n in self.nodes.iter().filter_map(|n| n.node.as_ref()) {
+            self.stats.cached_grants += n.dlm().stats().cached_grants;
+        }
+    }
 }
