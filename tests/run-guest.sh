@@ -13,7 +13,8 @@ set -euo pipefail
 OUT=${MXFS_GUEST_OUT:-/tmp/mxfs-guest}
 JOBS=${MXFS_JOBS:-2}
 
-tests=("$@")
+tests=()
+for t in "$@"; do tests+=("$(basename "$t" .sh)"); done # "daemon", "daemon.sh", "tests/guest/daemon.sh"
 if ((${#tests[@]} == 0)); then
   for f in "$ROOT"/tests/guest/*.sh; do
     n=$(basename "$f" .sh)
@@ -32,14 +33,19 @@ mkdir -p "$OUT"
 lock=$OUT/.print.lock
 
 run_one() {
-  local name=$1 dir=$OUT/$1 start reasons status
+  local name=$1 dir=$OUT/$1 start reasons status vm_rc=0
   start=$(date +%s)
-  bash "$ROOT/qemu-ci/vm.sh" "$name" "$initrd" "$dir" || true
-  touch "$dir/serial.log" # QEMU may have failed before creating it
+  bash "$ROOT/qemu-ci/vm.sh" "$name" "$initrd" "$dir" || vm_rc=$?
+  touch "$dir/serial.log" "$dir/qemu.log" # QEMU may have failed before creating them
   if reasons=$(bash "$ROOT/qemu-ci/verdict.sh" "$name" "$dir/serial.log"); then
     status=PASS
   else
     status=FAIL
+    case $vm_rc in
+      0) ;;
+      124) reasons+=$'\n'"the host killed QEMU after ${MXFS_VM_TIMEOUT:-600}s" ;;
+      *) reasons+=$'\n'"QEMU exited with status $vm_rc: $(tail -n 3 "$dir/qemu.log" | tr '\n' ' ')" ;;
+    esac
   fi
   echo "$status" >"$dir/result"
   # One test's report is printed in one piece even when guests finish together.

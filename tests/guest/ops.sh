@@ -34,14 +34,14 @@ for round in 1 2 3; do
 done
 
 say "errnos: mxfs against plain xfs"
-mount -t mxfs "$TEST_DEV" "$MNT"
+check "mount -t mxfs" mount -t mxfs "$TEST_DEV" "$MNT" || fatal "cannot mount mxfs"
 check "fsops errnos through mxfs" sh -c "fsops errnos $MNT >/tmp/errnos.mxfs"
-umount "$MNT"
-mount -t xfs "$TEST_DEV" "$MNT"
+check "umount mxfs" umount "$MNT"
+check "mount -t xfs (plain)" mount -t xfs "$TEST_DEV" "$MNT" || fatal "cannot mount xfs"
 check "fsops errnos through plain xfs" sh -c "fsops errnos $MNT >/tmp/errnos.xfs"
-umount "$MNT"
+check "umount xfs" umount "$MNT"
 check "errno lines identical on mxfs and xfs" diff -u /tmp/errnos.xfs /tmp/errnos.mxfs
-assert_eq "errno cases run" "$(wc -l </tmp/errnos.xfs)" "$(wc -l </tmp/errnos.mxfs)"
+assert_eq "all $(wc -l </tmp/errnos.xfs) errno cases ran on both" "$(wc -l </tmp/errnos.xfs)" "$(wc -l </tmp/errnos.mxfs)"
 
 check_nothing_left "at the end"
 xfs_repair_clean

@@ -61,6 +61,12 @@ impl DiscoveryKey {
     pub fn derive(secret: &[u8; 32], volume_uuid: &Uuid) -> DiscoveryKey {
         DiscoveryKey(keys::derive(keys::DISCOVERY_CONTEXT, secret, volume_uuid, &[]))
     }
+
+    /// Keyed BLAKE3 of raw bytes under this key (an announcement's MAC is over every byte
+    /// before it). Tests and fuzzers use it to build or repair datagrams.
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        keys::mac(&self.0, data)
+    }
 }
 
 impl fmt::Debug for DiscoveryKey {

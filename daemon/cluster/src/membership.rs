@@ -14,14 +14,16 @@
 //! id. A losing node self-fences at `net_silent`; winners fence at `fence_after`, later.
 //!
 //! Only the coordinator (lowest id among members not yet fenceable) fences and proposes views;
-//! a view drops only members whose fencing finished, so every unfenced node that might hold
-//! locks is in every newer view. Views spread inside heartbeats; a node installs any newer view
-//! that contains it and self-fences on a newer view that leaves it out.
+//! a view drops only members whose fencing finished. Views spread inside heartbeats; a node
+//! installs any newer view that contains it and self-fences on a newer view that leaves it out.
+//! A member is fenceable after `fence_after` of silence if it is disk-dead, or if our view is
+//! stable (every member has shown us, in a heartbeat, that it installed it).
 //!
 //! Leases: a node may hand out local grants only before
 //! `min(last_disk_ok + disk_lease, min over members of last_round_trip + lease)`. Since a peer
-//! fences a node at least `fence_after > lease` after it last heard from it, the node's lease
-//! has always ended before anyone fences it: a fenced node never grants.
+//! fences a node at least `fence_after > lease` after it last heard from it, stops echoing it
+//! from the decision on, and (by stability) is counted in the victim's lease, the victim's
+//! lease has always ended before it is fenced: a fenced node never grants.
 
 use std::collections::BTreeMap;
 use std::collections::{BTreeSet, VecDeque};
@@ -341,8 +343,15 @@ impl Membership {
         if let Some(v) = hb.view {
             self.max_epoch = self.max_epoch.max(v.id.epoch);
             self.consider_view(now, v.clone(), out);
-            let sender = Member { node: from, incarnation: hb.incarnation };
-            if self.view.as_ref().is_some_and(|cur| cur.id == v.id && cur.contains_member(sender)) {
+            let sender = Member {
+                node: from,
+                incarnation: hb.incarnation,
+            };
+            if self
+                .view
+                .as_ref()
+                .is_some_and(|cur| cur.id == v.id && cur.contains_member(sender))
+            {
                 self.confirmed.insert(from);
             }
         }
@@ -352,9 +361,10 @@ impl Membership {
     /// a member for network silence: a member that never installed our view may have moved to
     /// a branch we do not know, where its lease does not count us.
     fn stable(&self) -> bool {
-        self.view
-            .as_ref()
-            .is_some_and(|v| v.nodes().all(|n| n == self.me || self.confirmed.contains(&n)))
+        self.view.as_ref().is_some_and(|v| {
+            v.nodes()
+                .all(|n| n == self.me || self.confirmed.contains(&n))
+        })
     }
 
     fn on_disk(&mut self, now: Time, node: NodeId, slot: DiskSlot) {
@@ -378,12 +388,18 @@ impl Membership {
         // Never join a view with a member we have condemned: our DLM may already have purged
         // its locks, and its stale reports would contradict ours.
         let condemned = v.members().iter().any(|m| {
-            self.peers.get(&m.node).and_then(|p| p.condemned).is_some_and(|c| m.incarnation <= c)
+            self.peers
+                .get(&m.node)
+                .and_then(|p| p.condemned)
+                .is_some_and(|c| m.incarnation <= c)
         });
         if condemned {
             return;
         }
-        let me = Member { node: self.me, incarnation: self.incarnation };
+        let me = Member {
+            node: self.me,
+            incarnation: self.incarnation,
+        };
         if v.contains_member(me) {
             self.install(now, v, out);
         } else if self.view.is_some() {
@@ -410,7 +426,7 @@ impl Membership {
 
     fn propose(&mut self, now: Time, members: Vec<Member>, out: &mut Vec<MemberAction>) {
         let id = ViewId {
-            epoch: self.max_epoch + 1,
+            epoch: self.max_epoch.saturating_add(1),
             coordinator: self.me,
             coordinator_incarnation: self.incarnation,
         };

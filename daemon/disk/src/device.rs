@@ -99,6 +99,9 @@ pub struct BlockDevice {
 impl BlockDevice {
     /// Opens `path` read-write with O_DIRECT | O_SYNC for blocks of `block_size`.
     pub fn open(path: &Path, base: u64, block_size: usize) -> Result<BlockDevice, DeviceError> {
+        if !block_size.is_power_of_two() || block_size > MAX_ALIGN || !base.is_multiple_of(block_size as u64) {
+            return Err(DeviceError::Range { offset: base, len: 0, block_size });
+        }
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -108,11 +111,7 @@ impl BlockDevice {
                 Some(libc::EINVAL) => DeviceError::DirectIoUnsupported { path: path.to_path_buf() },
                 _ => DeviceError::Io { path: path.to_path_buf(), what: "open", offset: 0, source },
             })?;
-        let dev = BlockDevice { file, path: path.to_path_buf(), base, block_size };
-        if base % block_size as u64 != 0 || !block_size.is_power_of_two() || block_size > MAX_ALIGN {
-            return Err(DeviceError::Range { offset: base, len: 0, block_size });
-        }
-        Ok(dev)
+        Ok(BlockDevice { file, path: path.to_path_buf(), base, block_size })
     }
 
     pub fn block_size(&self) -> usize {
@@ -136,7 +135,7 @@ impl BlockDevice {
 
     fn check(&self, offset: u64, len: usize) -> Result<u64, DeviceError> {
         let bs = self.block_size;
-        if len == 0 || len % bs != 0 || offset % bs as u64 != 0 {
+        if len == 0 || !len.is_multiple_of(bs) || !offset.is_multiple_of(bs as u64) {
             return Err(DeviceError::Range { offset, len, block_size: bs });
         }
         self.base.checked_add(offset).ok_or(DeviceError::Range { offset, len, block_size: bs })

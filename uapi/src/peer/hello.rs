@@ -125,6 +125,14 @@ impl Hello {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct FrameKey(pub(crate) [u8; 32]);
 
+impl FrameKey {
+    /// Keyed BLAKE3 of raw bytes under this key: what a frame's MAC is over its header and
+    /// payload. Tests and fuzzers use it to build or repair frames.
+    pub fn mac(&self, data: &[u8]) -> [u8; 32] {
+        keys::mac(&self.0, data)
+    }
+}
+
 impl fmt::Debug for FrameKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("FrameKey(<redacted>)")
@@ -139,6 +147,11 @@ impl HelloKey {
     /// `derive_key("MXFS 2026 peer hello MAC key v1", secret || volume_uuid)`.
     pub fn derive(secret: &[u8; 32], volume_uuid: &Uuid) -> HelloKey {
         HelloKey(FrameKey(keys::derive(keys::HELLO_CONTEXT, secret, volume_uuid, &[])))
+    }
+
+    /// The frame key HELLO frames are MAC'd with.
+    pub fn frame_key(&self) -> &FrameKey {
+        &self.0
     }
 }
 

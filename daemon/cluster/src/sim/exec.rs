@@ -146,8 +146,12 @@ impl Sim<'_> {
                 }
             }
             // Only a conflict between two unfenced nodes matters: a fenced node's locks are void.
-            Output::PeerError { error: PeerError::RecoveryConflict { res, a, b }, .. }
-                if [a, b].iter().all(|n| self.idx(*n).is_some_and(|k| self.disk.is_registered(k))) =>
+            Output::PeerError {
+                error: PeerError::RecoveryConflict { res, a, b },
+                ..
+            } if [a, b]
+                .iter()
+                .all(|n| self.idx(*n).is_some_and(|k| self.disk.is_registered(k))) =>
             {
                 self.fail(format!(
                     "recovery at {id:?} found incompatible grants on {res:?}: {a:?} and {b:?}"

@@ -1,0 +1,165 @@
+//! Valid encodings every target starts from, each behind its control byte.
+
+use mxfs_nl::attr::AttrWriter;
+use mxfs_nl::{ctrl, genlmsg, msg, MountStatus};
+use mxfs_uapi::discovery::{self, Announcement};
+use mxfs_uapi::genl::{attr, cmd, FAMILY_VERSION};
+use mxfs_uapi::ident::Hostname;
+use mxfs_uapi::lockstate::{
+    Header, HeartbeatSlot, LockGrant, LockMode, LockRecord, Owner, OwnerRecord, ResourceName, SlotState,
+};
+use mxfs_uapi::peer::{msg_type, FrameEncoder, Role, MAX_FRAME_LEN};
+
+use crate::fixture::{self, discovery_key, hello_key, node, volume, SECRET, VOL};
+use crate::targets::{ESTABLISHED, FIX};
+
+fn with_ctl(ctl: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(bytes.len() + 1);
+    v.push(ctl);
+    v.extend_from_slice(bytes);
+    v
+}
+
+/// Seeds for the target called `name`.
+pub fn for_target(name: &str) -> Vec<Vec<u8>> {
+    match name {
+        "lockstate" => lockstate(),
+        "discovery" => announcements(),
+        "peer" => peer_streams(),
+        "hello" => hellos(),
+        "netlink" => netlink(),
+        _ => Vec::new(),
+    }
+}
+
+fn lockstate() -> Vec<Vec<u8>> {
+    let vol = volume();
+    let (uuid, id) = node(0x21);
+    let live = HeartbeatSlot {
+        generation: 4,
+        state: SlotState::Live,
+        node_uuid: uuid,
+        node_id: id,
+        flags: 1,
+        nonce: [9; 16],
+        sequence: 100,
+        timestamp_ms: 1_700_000_000_000,
+        hostname: fixture::hostname(),
+    };
+    let grant = |name: &[u8], mode| LockRecord {
+        generation: 2,
+        grant: Some(LockGrant {
+            resource: ResourceName::new(name).expect("seed name fits"),
+            mode,
+            holder_node_id: id,
+            holder_slot: 3,
+            holder_generation: 4,
+        }),
+    };
+    let records = [
+        Header::new(VOL, SECRET, 512).encode(),
+        Header::new(VOL, SECRET, 4096).encode(),
+        OwnerRecord { generation: 0, owner: None }.encode(&vol),
+        OwnerRecord { generation: 9, owner: Some(Owner { node_uuid: uuid, node_id: id, slot: 3, slot_generation: 4 }) }.encode(&vol),
+        HeartbeatSlot::free(0).encode(&vol, 0),
+        live.encode(&vol, 3),
+        HeartbeatSlot { state: SlotState::Claiming, hostname: Hostname::EMPTY, ..live }.encode(&vol, 63),
+        LockRecord { generation: 0, grant: None }.encode(&vol, 0),
+        grant(b"ino:128", LockMode::EX).encode(&vol, 5),
+        grant(&[0xaa; 256], LockMode::PR).encode(&vol, 65535),
+    ];
+    records
+        .into_iter()
+        .flatten()
+        .flat_map(|r| [with_ctl(FIX, &r), with_ctl(0, &r)])
+        .collect()
+}
+
+fn announcements() -> Vec<Vec<u8>> {
+    let (uuid, id) = node(0x31);
+    let base = Announcement { volume_uuid: VOL, node_uuid: uuid, node_id: id, tcp_port: 7600, epoch: 3, hostname: fixture::hostname() };
+    let mut out = Vec::new();
+    for a in [base, Announcement { hostname: Hostname::EMPTY, ..base }, Announcement { hostname: Hostname::new(&[b'h'; 64]).unwrap_or(Hostname::EMPTY), ..base }] {
+        let mut buf = [0u8; discovery::MAX_LEN];
+        if let Ok(n) = a.encode(&discovery_key(), &mut buf) {
+            out.push(with_ctl(FIX, &buf[..n]));
+            out.push(with_ctl(0, &buf[..n]));
+        }
+    }
+    out
+}
+
+fn hellos() -> Vec<Vec<u8>> {
+    [Role::Initiator, Role::Responder]
+        .iter()
+        .filter_map(|&r| fixture::hello(r).encode().ok())
+        .map(|h| with_ctl(0, &h))
+        .collect()
+}
+
+/// Frames A would send: from the hello (fresh decoder) or after the handshake.
+fn peer_streams() -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; MAX_FRAME_LEN];
+    let data: [(u8, &[u8]); 4] =
+        [(msg_type::DLM, b"request ino:128 EX"), (msg_type::MEMBERSHIP, &[7; 40]), (msg_type::REMOTE_OP, b""), (msg_type::CLOSE, b"")];
+
+    // Fresh: HELLO, READY, data.
+    let (a, b) = (fixture::hello(Role::Initiator), fixture::hello(Role::Responder));
+    let mut enc = FrameEncoder::new(&hello_key());
+    let mut stream = Vec::new();
+    if let Ok(n) = enc.encode_hello(&a, &mut buf) {
+        stream.extend_from_slice(&buf[..n]);
+    }
+    out.push(with_ctl(FIX, &stream));
+    if enc.establish(&fixture::keys(&a, &b)).is_ok() {
+        if let Ok(n) = enc.encode(msg_type::READY, &[], &mut buf) {
+            stream.extend_from_slice(&buf[..n]);
+        }
+        for (t, p) in data {
+            if let Ok(n) = enc.encode(t, p, &mut buf) {
+                stream.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+    out.push(with_ctl(FIX, &stream));
+    out.push(with_ctl(0, &stream));
+
+    // Established: data frames from sequence 2.
+    let (mut enc, _) = fixture::established();
+    let mut stream = Vec::new();
+    for (t, p) in data {
+        if let Ok(n) = enc.encode(t, p, &mut buf) {
+            stream.extend_from_slice(&buf[..n]);
+        }
+    }
+    out.push(with_ctl(FIX | ESTABLISHED, &stream));
+    out.push(with_ctl(ESTABLISHED, &stream));
+    out
+}
+
+fn netlink() -> Vec<Vec<u8>> {
+    let mounts = [
+        MountStatus { volume_uuid: "12345678-9abc-def0-0123-456789abcdef".into(), device: "/dev/sdb".into(), mountpoint: "/mnt/shared".into(), daemon_pid: 42, state: 1 },
+        MountStatus { volume_uuid: "00000000-0000-0000-0000-000000000001".into(), device: "/dev/disk/by-id/wwn-0x600".into(), mountpoint: String::new(), daemon_pid: 0, state: 2 },
+    ];
+    let mut out = Vec::new();
+    if let Ok(b) = msg::encode_status_reply(&mounts) {
+        out.push(b);
+    }
+    if let Ok(b) = msg::encode_daemon_ready("12345678-9abc-def0-0123-456789abcdef") {
+        out.push(b);
+    }
+    out.push(msg::encode_status());
+    let mut fam = AttrWriter::new();
+    let _ = fam.put_u16(ctrl::CTRL_ATTR_FAMILY_ID, 0x1c);
+    let _ = fam.put_str(ctrl::CTRL_ATTR_FAMILY_NAME, "mxfs");
+    let _ = fam.put_u32(ctrl::CTRL_ATTR_VERSION, u32::from(FAMILY_VERSION));
+    out.push(genlmsg::encode(ctrl::CTRL_CMD_NEWFAMILY, 2, fam.as_bytes()));
+    let mut nest = AttrWriter::new();
+    let _ = nest.put_u32(attr::STATE, 0);
+    let mut outer = AttrWriter::new();
+    let _ = outer.put_nested(attr::MOUNT, &nest);
+    out.push(genlmsg::encode(cmd::STATUS, FAMILY_VERSION, outer.as_bytes()));
+    out.into_iter().map(|b| with_ctl(0, &b)).collect()
+}
