@@ -19,6 +19,9 @@
 //! A member is fenceable after `fence_after` of silence if it is disk-dead, or if our view is
 //! stable (every member has shown us, in a heartbeat, that it installed it).
 //!
+//! A newly installed view reaches the DLM only after a disk heartbeat write issued at install
+//! succeeded (the PR-guarded disk proves we were not fenced in the meantime).
+//!
 //! Leases: a node may hand out local grants only before
 //! `min(last_disk_ok + disk_lease, min over members of last_round_trip + lease)`. Since a peer
 //! fences a node at least `fence_after > lease` after it last heard from it, stops echoing it
@@ -54,8 +57,9 @@ pub enum MemberInput {
         from: NodeId,
         hb: Heartbeat,
     },
-    /// Result of our own slot write (false: rejected, e.g. RESERVATION CONFLICT).
+    /// Result of our own slot write `counter` (false: rejected, e.g. RESERVATION CONFLICT).
     DiskWritten {
+        counter: u64,
         ok: bool,
     },
     /// A slot read back from the lockstate.
@@ -100,6 +104,7 @@ pub enum MemberAction {
     WriteDiskHeartbeat(DiskSlot),
     Fence(FenceAction),
     DeclareDead(NodeId),
+    /// A view is installed and the disk proved we are still registered: start DLM recovery.
     NewView(Arc<View>),
     Lease {
         until: Time,
@@ -135,6 +140,9 @@ pub struct Membership {
     installed_at: Time,
     /// Members that have sent us a heartbeat carrying our current view: they installed it.
     confirmed: BTreeSet<NodeId>,
+    /// The installed view goes to the DLM only once this disk write (issued at install)
+    /// succeeded: proof that nobody fenced us before we joined it.
+    proof_counter: Option<u64>,
     hb_seq: u64,
     hb_sent: VecDeque<(u64, Time)>,
     next_hb: Time,
@@ -161,6 +169,7 @@ impl Membership {
             view: None,
             installed_at: now,
             confirmed: BTreeSet::new(),
+            proof_counter: None,
             hb_seq: 1,
             hb_sent: VecDeque::new(),
             next_hb: now,
@@ -196,11 +205,17 @@ impl Membership {
         match input {
             MemberInput::Tick => self.tick(now, out),
             MemberInput::Heartbeat { from, hb } => self.on_heartbeat(now, from, hb, out),
-            MemberInput::DiskWritten { ok } => {
-                if ok {
-                    self.last_disk_ok = Some(now);
-                } else {
+            MemberInput::DiskWritten { counter, ok } => {
+                if !ok {
                     self.self_fence(SelfFenceReason::KeyGone, out);
+                    return;
+                }
+                self.last_disk_ok = Some(now);
+                if self.proof_counter.is_some_and(|c| counter >= c) {
+                    self.proof_counter = None;
+                    if let Some(v) = self.view.clone() {
+                        out.push(MemberAction::NewView(v));
+                    }
                 }
             }
             MemberInput::DiskObserved { node, slot } => self.on_disk(now, node, slot),
@@ -249,14 +264,7 @@ impl Membership {
             self.send_heartbeats(now, out);
         }
         if now >= self.next_disk {
-            self.next_disk = now + self.t.disk_interval;
-            self.disk_counter += 1;
-            let epoch = self.view.as_ref().map_or(0, |v| v.id.epoch);
-            out.push(MemberAction::WriteDiskHeartbeat(DiskSlot {
-                incarnation: self.incarnation,
-                counter: self.disk_counter,
-                epoch,
-            }));
+            self.write_disk_heartbeat(now, out);
         }
         let last_ok = self.last_disk_ok.unwrap_or(self.started_at);
         if now.saturating_sub(last_ok) > self.t.disk_dead {
@@ -421,7 +429,23 @@ impl Membership {
         self.declared_dead.clear();
         self.fencer.clear();
         self.lease_sent = None;
-        out.push(MemberAction::NewView(v));
+        // A node fenced in the old view by a coordinator that was fenced in turn may be taken
+        // into the new view by someone who does not know: only a successful write to the
+        // PR-guarded disk, issued now, shows it is still registered. Until then the DLM stays
+        // in the old view (no new grants: the lease is zero) and the view is not announced.
+        self.write_disk_heartbeat(now, out);
+        self.proof_counter = Some(self.disk_counter);
+    }
+
+    fn write_disk_heartbeat(&mut self, now: Time, out: &mut Vec<MemberAction>) {
+        self.next_disk = now + self.t.disk_interval;
+        self.disk_counter += 1;
+        let epoch = self.view.as_ref().map_or(0, |v| v.id.epoch);
+        out.push(MemberAction::WriteDiskHeartbeat(DiskSlot {
+            incarnation: self.incarnation,
+            counter: self.disk_counter,
+            epoch,
+        }));
     }
 
     fn propose(&mut self, now: Time, members: Vec<Member>, out: &mut Vec<MemberAction>) {
@@ -651,6 +675,7 @@ impl Membership {
     fn update_lease(&mut self, out: &mut Vec<MemberAction>) {
         let until = match &self.view {
             None => 0,
+            Some(_) if self.proof_counter.is_some() => 0,
             Some(v) => {
                 let mut u = self.last_disk_ok.map_or(0, |t| t + self.t.disk_lease);
                 for m in v

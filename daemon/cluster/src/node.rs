@@ -23,7 +23,9 @@ pub enum Input {
     /// Periodic; the driver calls it at least every `heartbeat_interval / 2`.
     Tick,
     Packet(Packet),
+    /// Result of `Output::WriteDiskHeartbeat` for the slot with this counter.
     DiskWritten {
+        counter: u64,
         ok: bool,
     },
     DiskObserved {
@@ -77,7 +79,9 @@ pub enum Output {
     Lease {
         until: Time,
     },
+    /// A new view is in force here (installed, and our registration proven on disk).
     NewView(Arc<View>),
+    /// The DLM rebuilt its mastered state for this view.
     RecoveryDone(ViewId),
     /// Stop all I/O now: the kernel fails requests with EIO and shuts the lower XFS down.
     SelfFence(SelfFenceReason),
@@ -196,7 +200,9 @@ impl ClusterNode {
                     }
                 }
             }
-            Input::DiskWritten { ok } => self.member(now, MemberInput::DiskWritten { ok }, out),
+            Input::DiskWritten { counter, ok } => {
+                self.member(now, MemberInput::DiskWritten { counter, ok }, out)
+            }
             Input::DiskObserved { node, slot } => {
                 self.member(now, MemberInput::DiskObserved { node, slot }, out)
             }
@@ -439,8 +445,15 @@ mod tests {
                 .unwrap();
             if step % 10 == 0 {
                 node.handle(now, Input::Tick, &mut out).unwrap();
-                node.handle(now, Input::DiskWritten { ok: true }, &mut out)
-                    .unwrap();
+                node.handle(
+                    now,
+                    Input::DiskWritten {
+                        counter: step,
+                        ok: true,
+                    },
+                    &mut out,
+                )
+                .unwrap();
             }
             if node.is_stopped() {
                 // Hostile views make it self-fence often; start again so every layer stays busy.

@@ -9,7 +9,7 @@
 //! The same target functions back the libFuzzer harness in `libfuzzer/` and the
 //! `mxfs-fuzz` binary (`cargo run --release -p mxfs-fuzz -- --seconds 8`).
 
-pub mod fixture;
+mod fixture;
 pub mod mutate;
 pub mod seeds;
 pub mod targets;

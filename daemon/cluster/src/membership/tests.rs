@@ -68,7 +68,13 @@ impl Harness {
                 }
                 MemberAction::WriteDiskHeartbeat(slot) => {
                     self.disk.insert(n, slot);
-                    self.input(n, MemberInput::DiskWritten { ok: true });
+                    self.input(
+                        n,
+                        MemberInput::DiskWritten {
+                            counter: slot.counter,
+                            ok: true,
+                        },
+                    );
                     let others: Vec<(NodeId, DiskSlot)> = self
                         .disk
                         .iter()
@@ -291,7 +297,13 @@ fn a_newer_view_without_us_means_we_were_fenced() {
 #[test]
 fn a_rejected_disk_write_means_our_key_is_gone() {
     let mut h = Harness::new(&[A, B]);
-    h.input(A, MemberInput::DiskWritten { ok: false });
+    h.input(
+        A,
+        MemberInput::DiskWritten {
+            counter: 1_000,
+            ok: false,
+        },
+    );
     assert!(h.nodes[&A].is_stopped());
     assert_eq!(h.last_lease(A, h.now), Some(0));
 }

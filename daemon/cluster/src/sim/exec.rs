@@ -61,7 +61,10 @@ impl Sim<'_> {
             }
             Output::WriteDiskHeartbeat(slot) => {
                 let ok = self.disk.write(i, slot);
-                work.push_back(Input::DiskWritten { ok });
+                work.push_back(Input::DiskWritten {
+                    counter: slot.counter,
+                    ok,
+                });
                 if ok {
                     for (j, s) in self.disk.slots() {
                         if j != i {
@@ -80,13 +83,13 @@ impl Sim<'_> {
             Output::OwnerTakeover { .. } => {
                 self.stats.takeovers += 1;
                 self.owner = Some(id);
-                self.at(self.now + 1, Ev::Owner(id));
+                self.announce_owner(id);
             }
             Output::NewView(v) => {
                 self.stats.views += 1;
                 if self.owner.is_none() {
                     self.owner = Some(v.id.coordinator);
-                    self.at(self.now + 1, Ev::Owner(v.id.coordinator));
+                    self.announce_owner(v.id.coordinator);
                 }
             }
             Output::SelfFence(_) => {

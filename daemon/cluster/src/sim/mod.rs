@@ -19,7 +19,7 @@ pub mod network;
 pub mod rng;
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 
 pub use crate::dlm::Bug;
 
@@ -51,7 +51,7 @@ pub struct SimConfig {
     pub dup: f64,
     pub slow: f64,
     pub timing: Timing,
-    /// Deliberately broken DLM (tests and the `bug-injection` feature only).
+    /// Deliberately broken DLM; ignored unless built for tests or with `bug-injection`.
     pub bug: Option<Bug>,
     /// Record a trace of everything but heartbeats and timer ticks.
     pub trace: bool,
@@ -119,7 +119,7 @@ enum Ev {
     Heal,
     LossReset,
     Restart(usize),
-    Owner(NodeId),
+    Owner(usize, NodeId),
     Quiesce,
     Check,
 }
@@ -174,6 +174,9 @@ struct Sim<'c> {
     trace: Vec<String>,
     delays: Vec<Time>,
     holders: Vec<(NodeId, Mode)>,
+    /// Successful preempts (fencer index, fencer incarnation, victim) not yet followed by
+    /// the disk purge: a purge must always come after its own fencer's preempt.
+    preempted: BTreeSet<(usize, u64, NodeId)>,
 }
 
 /// Runs one seed to completion (or to its first violation).
@@ -231,6 +234,7 @@ impl<'c> Sim<'c> {
             trace: Vec::new(),
             delays: Vec::new(),
             holders: Vec::new(),
+            preempted: BTreeSet::new(),
         }
     }
 
@@ -260,6 +264,16 @@ impl<'c> Sim<'c> {
             let msg = format!("t={} {what}", self.now);
             self.log(|| format!("VIOLATION {msg}"));
             self.violation = Some(msg);
+        }
+    }
+
+    /// The owner protocol is not modelled; its news reaches each node late or, during the
+    /// fault phase, not at all, so nodes disagree on the preferred survivor of a tie.
+    fn announce_owner(&mut self, owner: NodeId) {
+        for i in 0..self.nodes.len() {
+            if self.quiescing || !self.rng.chance(0.1) {
+                self.after(1, 500, Ev::Owner(i, owner));
+            }
         }
     }
 
@@ -327,6 +341,7 @@ impl<'c> Sim<'c> {
                     };
                     if ok {
                         self.stats.fences += 1;
+                        self.preempted.insert((by, inc, victim));
                     }
                     let by_id = self.nodes[by].id;
                     self.log(|| {
@@ -340,6 +355,11 @@ impl<'c> Sim<'c> {
             }
             Ev::DiskPurge { by, inc, victim } => {
                 if self.up(by, inc) {
+                    // DiskPurged is what lets the DLM drop the victim's locks: this fencer must
+                    // have preempted the victim's key first.
+                    if !self.preempted.remove(&(by, inc, victim)) {
+                        self.fail(format!("locks of {victim:?} purged before it was fenced"));
+                    }
                     self.feed(by, Input::DiskPurged { victim });
                 }
             }
@@ -367,11 +387,9 @@ impl<'c> Sim<'c> {
                     self.net.loss = self.cfg.loss;
                 }
             }
-            Ev::Owner(o) => {
-                for i in 0..self.nodes.len() {
-                    if self.nodes[i].node.is_some() {
-                        self.feed(i, Input::Owner(Some(o)));
-                    }
+            Ev::Owner(i, o) => {
+                if self.nodes[i].node.is_some() {
+                    self.feed(i, Input::Owner(Some(o)));
                 }
             }
             Ev::Quiesce => {
