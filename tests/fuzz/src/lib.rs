@@ -9,6 +9,8 @@
 //! The same target functions back the libFuzzer harness in `libfuzzer/` and the
 //! `mxfs-fuzz` binary (`cargo run --release -p mxfs-fuzz -- --seconds 8`).
 
+#![forbid(unsafe_code)]
+
 mod fixture;
 pub mod mutate;
 pub mod seeds;

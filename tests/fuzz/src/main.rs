@@ -8,6 +8,8 @@
 //! `--iterations`, each target runs exactly that many inputs instead, which is how a failure
 //! is replayed: the report names the seed and iteration.
 
+#![forbid(unsafe_code)]
+
 use std::panic;
 use std::path::PathBuf;
 use std::process::ExitCode;
