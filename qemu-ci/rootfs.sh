@@ -77,6 +77,7 @@ mb=$(du -sm "$stage" | cut -f1)
 files=$(find "$stage" | wc -l)
 size=$((mb + mb / 4 + 128))
 mke2fs -q -F -t ext4 -L mxfs-rootfs -m 0 -N $((files + files / 2 + 20000)) -d "$stage" "$tmp" "${size}M"
+chmod 644 "$tmp"
 mv "$tmp" "$out"
 # Keep the cache small: the two newest images are plenty.
 ls -1t "$out_dir"/rootfs-*.ext4 | tail -n +3 | xargs -r rm -f
