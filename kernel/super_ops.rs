@@ -25,6 +25,7 @@ static SUPER_OPS: SyncTable<bindings::super_operations> = SyncTable(bindings::su
     drop_inode: Some(bindings::generic_delete_inode),
     statfs: Some(statfs),
     remount_fs: Some(remount_fs),
+    show_options: Some(show_options),
     ..zeroed()
 });
 
@@ -137,7 +138,7 @@ unsafe fn setup(sb: *mut bindings::super_block, req: &MountRequest) -> Result {
     // stacking on it would give two views of one XFS instance.
     // SAFETY: `lower_sb` is pinned by `lower_mnt`.
     if unsafe { (*lower_sb).s_active.counter } > 1 {
-        pr_err!("device is already mounted as XFS; unmount it first\n");
+        pr_err!("device is already mounted (as XFS or mxfs); unmount it first\n");
         // SAFETY: Not yet published anywhere.
         unsafe { bindings::mntput(lower_mnt) };
         return Err(EBUSY);
@@ -269,4 +270,18 @@ unsafe extern "C" fn remount_fs(sb: *mut bindings::super_block, flags: *mut c_in
         }
         Ok(0)
     })
+}
+
+/// /proc/mounts shows the options the lower XFS runs with (log buffers, inode64, quotas...).
+unsafe extern "C" fn show_options(seq: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
+    // SAFETY: `root` is our root dentry; the lower mount and its superblock live as long as
+    // our superblock.
+    unsafe {
+        let lower_mnt = lower::sb_info((*root).d_sb).lower_mnt;
+        let lower_sb = (*lower_mnt).mnt_sb;
+        match (*(*lower_sb).s_op).show_options {
+            Some(show) => show(seq, (*lower_mnt).mnt_root),
+            None => 0,
+        }
+    }
 }

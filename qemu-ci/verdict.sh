@@ -50,6 +50,20 @@ elif ! grep -q '^MXFS-TEST-RESULT pass' <<<"$text"; then
   reasons+=("test printed no result marker")
 fi
 
+# Conformance suites (tests/guest/conformance-*.sh): mxfs must pass every test plain XFS passes.
+# The guest checks this itself; the host re-checks the numbers it printed.
+while read -r _ suite mxfs_pass xfs_pass total; do
+  m=${mxfs_pass#mxfs_pass=} x=${xfs_pass#xfs_pass=}
+  if ! [[ $m =~ ^[0-9]+$ && $x =~ ^[0-9]+$ ]]; then
+    reasons+=("malformed conformance line: CONFORMANCE $suite $mxfs_pass $xfs_pass $total")
+  elif ((m < x)); then
+    reasons+=("conformance $suite: mxfs passed $m, plain XFS $x ($total)")
+  fi
+done < <(grep -E '^CONFORMANCE ' <<<"$text" || true)
+if [[ $name == conformance-* ]] && ! grep -q '^CONFORMANCE ' <<<"$text"; then
+  reasons+=("conformance test printed no CONFORMANCE line")
+fi
+
 if ((${#reasons[@]})); then
   printf '%s\n' "${reasons[@]}"
   exit 1

@@ -11,7 +11,7 @@
 #
 # Environment: MXFS_KDIR (kernel tree), MXFS_ACCEL (tcg|kvm, default: accel.sh),
 # MXFS_VM_TIMEOUT (seconds, default 600), MXFS_VM_MEM (MiB, 1024), MXFS_VM_SMP (2),
-# MXFS_VM_APPEND (extra kernel command line).
+# MXFS_VM_APPEND (extra kernel command line), MXFS_VM_ROOTFS (see below).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -40,6 +40,16 @@ disk() { # FILE ID SERIAL: a virtio disk; the serial shows up as /sys/block/vdX/
   echo "-drive file=$1,format=raw,if=none,id=$2,cache=unsafe -device virtio-blk-pci,drive=$2,serial=$3"
 }
 
+# Optional third disk: the Debian rootfs image from qemu-ci/rootfs.sh, for tests that need
+# more than busybox (serial mxfs-rootfs). Snapshot mode: the guest may write to it, the image
+# file never changes, and any number of guests can share it.
+rootfs_disk=()
+if [ -n "${MXFS_VM_ROOTFS:-}" ]; then
+  [ -f "$MXFS_VM_ROOTFS" ] || die "MXFS_VM_ROOTFS=$MXFS_VM_ROOTFS: no such image"
+  rootfs_disk=(-drive "file=$MXFS_VM_ROOTFS,format=raw,if=none,id=rootfs,snapshot=on,cache=unsafe"
+    -device virtio-blk-pci,drive=rootfs,serial=mxfs-rootfs)
+fi
+
 # acpi=noirq: evaluating the ACPI interrupt links costs ~1.5 s per PCI device under
 # emulation; the legacy routing table is instant. (ACPI still powers the guest off.)
 cmdline="console=ttyS0 panic=-1 acpi=noirq mitigations=off printk.devkmsg=on"
@@ -55,6 +65,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
   -serial "file:$out/serial.log" \
   $(disk "$out/vda.img" scratch mxfs-scratch) \
   $(disk "$out/vdb.img" test mxfs-test) \
+  "${rootfs_disk[@]}" \
   -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,mac=52:54:00:6d:78:01 \
   >"$out/qemu.log" 2>&1 || rc=$?
 exit "$rc"

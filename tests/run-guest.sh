@@ -7,6 +7,11 @@
 # log) per test as it finishes, then "N passed, N failed"; exits non-zero on any failure.
 # Full logs: $MXFS_GUEST_OUT/<name>/serial.log (default /tmp/mxfs-guest).
 # Artifacts come from the environment, see qemu-ci/initramfs.sh (MXFS_KO, MXFS_BIN_DIR).
+#
+# Header lines a test script may carry (read here, not in the guest):
+#   # needs: rootfs      attach the Debian rootfs image (qemu-ci/rootfs.sh, built once per run)
+#   # timeout: SECONDS   this test's MXFS_VM_TIMEOUT, unless the environment sets one
+# Lines "CONFORMANCE ..." that a test prints are repeated after its PASS/FAIL line.
 set -euo pipefail
 . "$(dirname "$0")/../qemu-ci/common.sh"
 
@@ -29,13 +34,22 @@ done
 export MXFS_KDIR=${MXFS_KDIR:-$(bash "$ROOT/qemu-ci/kernel.sh")}
 export MXFS_ACCEL=${MXFS_ACCEL:-$(bash "$ROOT/qemu-ci/accel.sh")}
 initrd=$(bash "$ROOT/qemu-ci/initramfs.sh")
+header() { sed -n "s/^# $2: *//p" "$ROOT/tests/guest/$1.sh" | head -n 1; } # TEST KEY
+rootfs=
+for t in "${tests[@]}"; do
+  if [ "$(header "$t" needs)" = rootfs ]; then rootfs=$(bash "$ROOT/qemu-ci/rootfs.sh"); break; fi
+done
 mkdir -p "$OUT"
 lock=$OUT/.print.lock
 
 run_one() {
-  local name=$1 dir=$OUT/$1 start reasons status vm_rc=0
+  local name=$1 dir=$OUT/$1 start reasons status vm_rc=0 vm_env=()
+  local timeout=${MXFS_VM_TIMEOUT:-$(header "$name" timeout)}
+  timeout=${timeout:-600}
+  vm_env+=(MXFS_VM_TIMEOUT="$timeout")
+  if [ "$(header "$name" needs)" = rootfs ]; then vm_env+=(MXFS_VM_ROOTFS="$rootfs"); fi
   start=$(date +%s)
-  bash "$ROOT/qemu-ci/vm.sh" "$name" "$initrd" "$dir" || vm_rc=$?
+  env "${vm_env[@]}" bash "$ROOT/qemu-ci/vm.sh" "$name" "$initrd" "$dir" || vm_rc=$?
   touch "$dir/serial.log" "$dir/qemu.log" # QEMU may have failed before creating them
   if reasons=$(bash "$ROOT/qemu-ci/verdict.sh" "$name" "$dir/serial.log"); then
     status=PASS
@@ -43,7 +57,7 @@ run_one() {
     status=FAIL
     case $vm_rc in
       0) ;;
-      124) reasons+=$'\n'"the host killed QEMU after ${MXFS_VM_TIMEOUT:-600}s" ;;
+      124) reasons+=$'\n'"the host killed QEMU after ${timeout}s" ;;
       *) reasons+=$'\n'"QEMU exited with status $vm_rc: $(tail -n 3 "$dir/qemu.log" | tr '\n' ' ')" ;;
     esac
   fi
@@ -52,6 +66,7 @@ run_one() {
   {
     flock 9
     echo "$status $name"
+    tr -d '\r' <"$dir/serial.log" | grep -E '^CONFORMANCE ' | sed 's/^/    /' || true
     if [ "$status" = FAIL ]; then
       sed 's/^/    /' <<<"$reasons"
       echo "    --- end of the test's output ($dir/serial.log, $(($(date +%s) - start))s) ---"

@@ -212,8 +212,8 @@ FIO_CROSS = {
 def fio_once(name, work, args):
     out_json = os.path.join(SCRATCH, "fio-%s.json" % name)
     cmd = ["fio", "--name=" + name, "--directory=" + work, "--output-format=json",
-           "--output=" + out_json] + FIO_COMMON + args
-    rc, out = run(cmd, timeout=600)
+           "--output=" + out_json, "--verify_state_save=0"] + FIO_COMMON + args
+    rc, out = run(cmd, timeout=600, cwd=SCRATCH)
     errors = []
     try:
         with open(out_json) as f:
