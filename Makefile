@@ -20,11 +20,12 @@ kernel: deps
 # The module is built against the cached test kernel unless KDIR is given.
 module: kernel
 	@set -e; kdir=$${KDIR:-$$($(KDIR_CMD))}; \
-	if [ ! -f kernel/bindings_generated.rs ] || [ kernel/bindings_helper.h -nt kernel/bindings_generated.rs ] \
-	   || [ kernel/bindings.allow -nt kernel/bindings_generated.rs ] || [ "$$(cat kernel/.kdir 2>/dev/null)" != "$$kdir" ]; then \
-		echo "  BINDGEN kernel/bindings_generated.rs"; \
-		kernel/gen-bindings.sh "$$kdir" "$(BINDGEN)" kernel/bindings_generated.rs; \
-		echo "$$kdir" > kernel/.kdir; \
+	gen=target/kernel/bindings_generated.rs; mkdir -p target/kernel; \
+	if [ ! -f $$gen ] || [ kernel/bindings_helper.h -nt $$gen ] || [ kernel/bindings.allow -nt $$gen ] \
+	   || [ "$$(cat target/kernel/kdir 2>/dev/null)" != "$$kdir" ]; then \
+		echo "  BINDGEN $$gen"; \
+		kernel/gen-bindings.sh "$$kdir" "$(BINDGEN)" $$gen; \
+		echo "$$kdir" > target/kernel/kdir; \
 	fi; \
 	$(MAKE) -s -C "$$kdir" M=$(CURDIR) LLVM=1 RUSTC=/usr/bin/rustc BINDGEN=$(BINDGEN) modules
 
@@ -44,5 +45,4 @@ install: all
 
 clean:
 	@kdir=$$($(KDIR_CMD) 2>/dev/null) && $(MAKE) -s -C "$$kdir" M=$(CURDIR) clean || true
-	rm -f kernel/bindings_generated.rs kernel/.kdir
 	$(CARGO) clean
