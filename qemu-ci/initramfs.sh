@@ -43,6 +43,7 @@ helper=$BIN_DIR/mount.mxfs # cargo may build it as mount-mxfs
 if ! [ -f "$helper" ] && [ -f "$BIN_DIR/mount-mxfs" ]; then helper=$BIN_DIR/mount-mxfs; fi
 add_product "$helper" /usr/sbin/mount.mxfs
 add_product "$BIN_DIR/fsops" /usr/bin/fsops
+add_product "$BIN_DIR/mxfs-pr" /usr/sbin/mxfs-pr # SCSI PR tool (tests/guest/pr-*.sh)
 add_product "$KO" "/usr/lib/modules/$RELEASE/extra/mxfs.ko"
 
 tools=()

@@ -6,6 +6,7 @@
 //! - [`lockstate`]: the on-disk lockstate (header, owner, heartbeat slots, lock records).
 //! - [`discovery`]: the UDP multicast announcement datagram.
 //! - [`peer`]: the TCP peer frame format, hello and per-session keys.
+//! - [`clustermsg`]: the MEMBERSHIP and DLM payloads carried in peer frames.
 //!
 //! The format modules are `no_std` too (BLAKE3 and zerocopy build without std), so the same
 //! definitions serve the daemon, the admin tool and, if it ever needs them, the module.
@@ -13,6 +14,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod clustermsg;
 pub mod discovery;
 pub mod genl;
 pub mod ident;

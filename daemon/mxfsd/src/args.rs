@@ -1,32 +1,198 @@
-//! Command line given by mxfs.ko: `mxfsd --device D --mountpoint M --uuid U`.
+//! Command line. mxfs.ko runs `mxfsd --device D --mountpoint M --uuid U`; the cluster options
+//! (`--lockstate`, `--peers`, ...) are what mount options will pass through. `--standalone`
+//! runs the cluster core without the kernel (tests, operations), and `--format-lockstate`
+//! creates a lockstate region and exits.
 //!
 //! The kernel spawns mxfsd with no terminal, so parse errors are returned as one line for the
 //! log rather than printed by clap.
 
 use std::ffi::OsString;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
 use clap::error::ErrorKind;
 use clap::Parser;
 use mxfs_uapi::genl::PATH_MAX_LEN;
 
 /// What mxfs.ko tells the daemon about its mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Args {
+    /// Block device the volume is mounted from.
+    pub device: String,
+    /// Mount point; empty when the kernel does not know it.
+    pub mountpoint: String,
+    /// XFS superblock UUID of the volume (8-4-4-4-12 hex).
+    pub uuid: String,
+}
+
+/// The whole command line.
 #[derive(Parser, Debug, Clone, PartialEq, Eq)]
 #[command(
     name = "mxfsd",
     version,
     about = "MXFS per-volume daemon. mxfs.ko starts one for each mount and stops it at unmount; \
-             it is not meant to be run by hand."
+             it is not meant to be run by hand, except with --standalone or --format-lockstate."
 )]
-pub struct Args {
+pub struct Cli {
     /// Block device the volume is mounted from.
-    #[arg(long, value_name = "DEV")]
-    pub device: String,
+    #[arg(long, value_name = "DEV", required_unless_present_any = ["standalone", "format_lockstate"])]
+    pub device: Option<String>,
     /// Mount point; empty when the kernel does not know it.
     #[arg(long, value_name = "DIR", default_value = "")]
     pub mountpoint: String,
     /// XFS superblock UUID of the volume (8-4-4-4-12 hex).
-    #[arg(long, value_name = "UUID")]
+    #[arg(long, visible_alias = "volume-uuid", value_name = "UUID")]
     pub uuid: String,
+
+    /// Run the cluster core without the kernel: no netlink, a control socket under --run-dir.
+    #[arg(long, conflicts_with = "format_lockstate")]
+    pub standalone: bool,
+    /// Write a fresh lockstate (new random secret) at PATH[:OFFSET] and exit.
+    #[arg(long, value_name = "PATH[:OFFSET]")]
+    pub format_lockstate: Option<String>,
+    /// Lockstate block size (--format-lockstate).
+    #[arg(long, value_name = "BYTES", default_value_t = 512)]
+    pub block_size: u32,
+    /// Disk heartbeat interval stored in the lockstate (--format-lockstate); the cluster's
+    /// network and membership timing scale with it (2000 gives the production timing).
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    pub heartbeat_ms: u32,
+    /// Lockstate I/O bound stored in the header (--format-lockstate).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub io_timeout_ms: u32,
+    /// Slot dead threshold stored in the header (--format-lockstate).
+    #[arg(long, value_name = "MS", default_value_t = 20_000)]
+    pub dead_after_ms: u32,
+    /// Overwrite an existing valid lockstate (--format-lockstate).
+    #[arg(long)]
+    pub force: bool,
+
+    /// Preformatted lockstate region: a file or device, optionally at a byte offset.
+    #[arg(long, value_name = "PATH[:OFFSET]")]
+    pub lockstate: Option<String>,
+    /// Node identity file.
+    #[arg(long, value_name = "PATH", default_value = "/etc/mxfs/node.uuid")]
+    pub node_uuid_file: PathBuf,
+    /// Directory for the control socket (control.sock).
+    #[arg(long, value_name = "DIR")]
+    pub run_dir: Option<PathBuf>,
+    /// TCP port for peer connections.
+    #[arg(long, value_name = "PORT", default_value_t = 7600)]
+    pub port: u16,
+    /// UDP port for discovery.
+    #[arg(long, value_name = "PORT", default_value_t = 7601)]
+    pub discovery_port: u16,
+    /// Unicast discovery destinations, host[:port] separated by commas (port defaults to the
+    /// discovery port), for networks without multicast.
+    #[arg(long, value_name = "HOST[:PORT],...", value_delimiter = ',')]
+    pub peers: Vec<String>,
+    /// Interfaces to multicast on, separated by commas (default: every multicast interface).
+    #[arg(long, value_name = "IF,...", value_delimiter = ',')]
+    pub interfaces: Vec<String>,
+    /// Do not use multicast (only --peers).
+    #[arg(long)]
+    pub no_multicast: bool,
+    /// Hostname to announce (default: the system hostname).
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    /// Do not persist a lock record before answering a grant (measurements only).
+    #[arg(long)]
+    pub no_grant_records: bool,
+    /// Log debug messages too.
+    #[arg(long, short)]
+    pub verbose: bool,
+}
+
+/// Which of mxfsd's jobs the command line asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Started by mxfs.ko for a mount.
+    Kernel(Args),
+    Standalone,
+    Format,
+}
+
+/// A lockstate location: path and byte offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub path: PathBuf,
+    pub offset: u64,
+}
+
+/// `PATH[:OFFSET]`; a path that itself contains ':' can be given as `PATH:0`.
+pub fn parse_location(s: &str) -> Result<Location, String> {
+    if s.is_empty() {
+        return Err("empty lockstate path".into());
+    }
+    if let Some((p, off)) = s.rsplit_once(':') {
+        if !p.is_empty() && !off.is_empty() && off.bytes().all(|b| b.is_ascii_digit()) {
+            let offset = off.parse::<u64>().map_err(|_| format!("lockstate offset '{off}' is too large"))?;
+            return Ok(Location { path: p.into(), offset });
+        }
+    }
+    Ok(Location { path: s.into(), offset: 0 })
+}
+
+/// Resolves `host[:port]` entries; the port defaults to `default_port`.
+pub fn resolve_peers(peers: &[String], default_port: u16) -> Result<Vec<SocketAddr>, String> {
+    let mut out = Vec::new();
+    for p in peers.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let with_port = if p.parse::<SocketAddr>().is_ok() || (p.contains(':') && !p.contains('[') && p.matches(':').count() == 1) {
+            p.to_string()
+        } else {
+            format!("{p}:{default_port}")
+        };
+        let addrs = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("--peers entry '{p}' cannot be resolved: {e}"))?;
+        let v4: Vec<SocketAddr> = addrs.filter(|a| a.is_ipv4()).collect();
+        match v4.first() {
+            Some(a) => out.push(*a),
+            None => return Err(format!("--peers entry '{p}' has no IPv4 address")),
+        }
+    }
+    Ok(out)
+}
+
+impl Cli {
+    pub fn mode(&self) -> Mode {
+        if self.format_lockstate.is_some() {
+            Mode::Format
+        } else if self.standalone {
+            Mode::Standalone
+        } else {
+            Mode::Kernel(Args {
+                device: self.device.clone().unwrap_or_default(),
+                mountpoint: self.mountpoint.clone(),
+                uuid: self.uuid.clone(),
+            })
+        }
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if let Mode::Kernel(a) = self.mode() {
+            a.validate()?;
+        } else if !mxfs_nl::is_volume_uuid(&self.uuid) {
+            return Err(bad_uuid(&self.uuid));
+        }
+        for l in [&self.lockstate, &self.format_lockstate].into_iter().flatten() {
+            parse_location(l).map_err(|e| format!("--lockstate/--format-lockstate: {e}"))?;
+        }
+        if self.port == 0 && self.mode() != Mode::Format && !self.standalone {
+            return Err("--port 0 is only for --standalone".into());
+        }
+        if self.discovery_port == 0 {
+            return Err("--discovery-port must not be 0".into());
+        }
+        if let Some(h) = &self.hostname {
+            mxfs_uapi::ident::Hostname::new(h.as_bytes()).map_err(|e| format!("--hostname: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+fn bad_uuid(uuid: &str) -> String {
+    format!("--uuid '{uuid}' is not a volume UUID; expected 36 characters in 8-4-4-4-12 hex form")
 }
 
 /// Why parsing stopped.
@@ -38,18 +204,31 @@ pub enum ArgsOutcome {
     Info(String),
 }
 
-/// Parses and validates the command line (`argv[0]` first).
+/// Parses and validates the kernel's command line (`argv[0]` first).
 pub fn parse<I, T>(argv: I) -> Result<Args, ArgsOutcome>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let args = Args::try_parse_from(argv).map_err(|e| match e.kind() {
+    let cli = parse_cli(argv)?;
+    match cli.mode() {
+        Mode::Kernel(a) => Ok(a),
+        _ => Err(ArgsOutcome::Usage("--standalone and --format-lockstate are not a kernel command line".into())),
+    }
+}
+
+/// Parses and validates the whole command line (`argv[0]` first).
+pub fn parse_cli<I, T>(argv: I) -> Result<Cli, ArgsOutcome>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(argv).map_err(|e| match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ArgsOutcome::Info(e.to_string()),
         _ => ArgsOutcome::Usage(first_line(&e.to_string())),
     })?;
-    args.validate().map_err(ArgsOutcome::Usage)?;
-    Ok(args)
+    cli.validate().map_err(ArgsOutcome::Usage)?;
+    Ok(cli)
 }
 
 impl Args {
@@ -58,10 +237,7 @@ impl Args {
             return Err("--device must name the volume's block device".into());
         }
         if !mxfs_nl::is_volume_uuid(&self.uuid) {
-            return Err(format!(
-                "--uuid '{}' is not a volume UUID; expected 36 characters in 8-4-4-4-12 hex form",
-                self.uuid
-            ));
+            return Err(bad_uuid(&self.uuid));
         }
         for (name, value) in [
             ("--device", &self.device),

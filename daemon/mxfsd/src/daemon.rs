@@ -6,7 +6,8 @@ use std::fmt;
 
 use mxfs_nl::{Client, NlError};
 
-use crate::args::Args;
+use crate::args::{parse_location, Args, Cli};
+use crate::cluster::{setup, Cluster};
 use crate::signals;
 
 /// Why mxfsd gave up. Each renders as one log line that says what to do.
@@ -20,6 +21,8 @@ pub enum Error {
     Ready(NlError),
     /// Waiting for a termination signal failed.
     Wait(nix::Error),
+    /// A cluster subsystem could not start.
+    Cluster(String),
 }
 
 impl fmt::Display for Error {
@@ -37,6 +40,7 @@ impl fmt::Display for Error {
                 "waiting for SIGTERM failed: {}; this is a bug, report it",
                 e.desc()
             ),
+            Error::Cluster(e) => f.write_str(e),
         }
     }
 }
@@ -53,19 +57,71 @@ pub fn describe(args: &Args) -> String {
     format!("volume {} on {} at {at}", args.uuid, args.device)
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub fn run(args: &Args) -> Result<(), Error> {
+/// Runs the daemon for a kernel mount until SIGTERM or SIGINT.
+pub fn run(args: &Args, cli: &Cli) -> Result<(), Error> {
     // Before the netlink client exists: its receive thread must inherit the mask.
     let termination = signals::block().map_err(Error::Signals)?;
     // Held until exit: mxfs.ko records this socket at DAEMON_READY and treats its release as
     // the daemon dying (the mount turns degraded).
     let kernel = Client::connect().map_err(Error::Connect)?;
 
+    // The cluster core starts before the ready report, as the mount sequence wants. Without
+    // a lockstate (the kernel does not pass one yet) the daemon keeps its single-node role.
+    let mut cluster = match &cli.lockstate {
+        Some(_) => Some(Cluster::start(cli).map_err(Error::Cluster)?),
+        None => {
+            log::info!("{}: no lockstate given; running without disk heartbeats or cluster peers", describe(args));
+            None
+        }
+    };
+
     log::info!("{}: ready", describe(args));
     kernel.daemon_ready(&args.uuid).map_err(Error::Ready)?;
 
     let signal = termination.wait().map_err(Error::Wait)?;
     log::info!("{}: stopping on {}", describe(args), signal.as_str());
+    if let Some(c) = cluster.as_mut() {
+        c.stop();
+    }
+    Ok(())
+}
+
+/// Runs the cluster core without the kernel until SIGTERM or SIGINT.
+pub fn run_standalone(cli: &Cli) -> Result<(), Error> {
+    let termination = signals::block().map_err(Error::Signals)?;
+    let mut cli = cli.clone();
+    if cli.run_dir.is_none() {
+        cli.run_dir = Some(format!("/run/mxfs/{}", cli.uuid).into());
+    }
+    let mut cluster = Cluster::start(&cli).map_err(Error::Cluster)?;
+    log::info!("volume {}: standalone node {:#010x} ready", cli.uuid, cluster.ident.node_id);
+    let signal = termination.wait().map_err(Error::Wait)?;
+    log::info!("volume {}: stopping on {}", cli.uuid, signal.as_str());
+    cluster.stop();
+    Ok(())
+}
+
+/// `--format-lockstate`: writes a fresh lockstate and exits.
+pub fn run_format(cli: &Cli) -> Result<(), Error> {
+    let loc = parse_location(cli.format_lockstate.as_deref().unwrap_or_default()).map_err(Error::Cluster)?;
+    let volume = mxfs_uapi::ident::parse_uuid(&cli.uuid).ok_or_else(|| Error::Cluster("invalid --uuid".into()))?;
+    let timing = mxfs_uapi::lockstate::Timing {
+        heartbeat_interval_ms: cli.heartbeat_ms,
+        io_timeout_ms: cli.io_timeout_ms,
+        dead_after_ms: cli.dead_after_ms,
+    };
+    setup::cluster_timing(&timing).map_err(Error::Cluster)?;
+    let h = setup::format(&loc, &volume, cli.block_size, timing, cli.force).map_err(Error::Cluster)?;
+    log::info!(
+        "lockstate for volume {} written to {} at offset {} ({} bytes, {} heartbeat slots, {} lock records, heartbeat {} ms)",
+        cli.uuid,
+        loc.path.display(),
+        loc.offset,
+        h.geometry.total_size,
+        h.geometry.slot_count,
+        h.geometry.lock_count,
+        h.timing.heartbeat_interval_ms
+    );
     Ok(())
 }
 

@@ -40,6 +40,8 @@ enum Sink {
     /// /dev/kmsg, or any writer taking one record per write.
     Kmsg(Box<dyn Write + Send>),
     Stderr,
+    /// stderr with the CLOCK_MONOTONIC time in front (runs by hand and tests).
+    StderrTimed,
 }
 
 /// A `log::Log` writing one line per record to the chosen sink.
@@ -67,6 +69,15 @@ pub fn init() -> Backend {
         log::set_max_level(LevelFilter::Info);
     }
     backend
+}
+
+/// Installs a stderr logger with time stamps (`--standalone`, `--format-lockstate`).
+pub fn init_stderr(verbose: bool) -> Backend {
+    let logger = Box::new(DaemonLogger { sink: Mutex::new(Sink::StderrTimed), pid: std::process::id() });
+    if log::set_boxed_logger(logger).is_ok() {
+        log::set_max_level(if verbose { LevelFilter::Debug } else { LevelFilter::Info });
+    }
+    Backend::Stderr
 }
 
 fn open_syslog(socket: &Path, pid: u32) -> Option<Sink> {
@@ -136,6 +147,11 @@ impl DaemonLogger {
             Sink::Stderr => std::io::stderr()
                 .write_all(stderr_line(msg).as_bytes())
                 .map_err(|_| ()),
+            Sink::StderrTimed => {
+                let ms = crate::clock::now_ms();
+                let line = format!("[{}.{:03}] {}", ms / 1000, ms % 1000, stderr_line(msg));
+                std::io::stderr().write_all(line.as_bytes()).map_err(|_| ())
+            }
         };
     }
 }

@@ -4,6 +4,8 @@
 //! Exit codes: 0 stopped on SIGTERM/SIGINT, 1 runtime failure, 2 bad arguments.
 
 mod args;
+mod clock;
+mod cluster;
 mod daemon;
 mod logging;
 mod signals;
@@ -13,9 +15,13 @@ use std::process::ExitCode;
 use logging::Backend;
 
 fn main() -> ExitCode {
-    let backend = logging::init();
-    let args = match args::parse(std::env::args_os()) {
-        Ok(args) => args,
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Runs by hand log to stderr, with a time stamp; the kernel's runs use syslog or kmsg.
+    let by_hand = argv.iter().any(|a| a == "--standalone" || a == "--format-lockstate");
+    let verbose = argv.iter().any(|a| a == "--verbose" || a == "-v");
+    let backend = if by_hand { logging::init_stderr(verbose) } else { logging::init() };
+    let cli = match args::parse_cli(argv) {
+        Ok(cli) => cli,
         Err(args::ArgsOutcome::Info(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -25,10 +31,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match daemon::run(&args) {
+    let (result, what) = match cli.mode() {
+        args::Mode::Kernel(a) => (daemon::run(&a, &cli), daemon::describe(&a)),
+        args::Mode::Standalone => (daemon::run_standalone(&cli), format!("volume {}", cli.uuid)),
+        args::Mode::Format => (daemon::run_format(&cli), format!("volume {}", cli.uuid)),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            fatal(backend, &format!("{}: {e}", daemon::describe(&args)));
+            fatal(backend, &format!("{what}: {e}"));
             ExitCode::from(1)
         }
     }

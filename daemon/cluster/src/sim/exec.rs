@@ -54,8 +54,17 @@ impl Sim<'_> {
                 self.stats.packets += 1;
                 let mut delays = std::mem::take(&mut self.delays);
                 self.net.deliveries(i, to, &mut self.rng, &mut delays);
-                for d in &delays {
-                    self.at(self.now + d, Ev::Deliver(p.clone()));
+                // Usually one delivery (or none): move the packet, clone only for a duplicate.
+                let mut p = Some(p);
+                for (k, d) in delays.iter().enumerate() {
+                    let pk = if k + 1 == delays.len() {
+                        p.take()
+                    } else {
+                        p.clone()
+                    };
+                    if let Some(pk) = pk {
+                        self.at(self.now + d, Ev::Deliver(Box::new(pk)));
+                    }
                 }
                 self.delays = delays;
             }

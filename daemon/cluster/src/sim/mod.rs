@@ -109,9 +109,18 @@ pub struct SimReport {
 enum Ev {
     Start(usize),
     Tick(usize, u64),
-    Deliver(Packet),
-    Preempt { by: usize, inc: u64, victim: NodeId },
-    DiskPurge { by: usize, inc: u64, victim: NodeId },
+    /// Boxed: packets are large and the event heap moves its entries around.
+    Deliver(Box<Packet>),
+    Preempt {
+        by: usize,
+        inc: u64,
+        victim: NodeId,
+    },
+    DiskPurge {
+        by: usize,
+        inc: u64,
+        victim: NodeId,
+    },
     Wake(usize, u64, usize),
     Unlock(usize, u64, usize),
     Honour(usize, u64, usize),
@@ -329,7 +338,7 @@ impl<'c> Sim<'c> {
             Ev::Deliver(p) => {
                 if let Some(i) = self.idx(p.to) {
                     if self.nodes[i].node.is_some() {
-                        self.feed(i, Input::Packet(p));
+                        self.feed(i, Input::Packet(*p));
                     }
                 }
             }

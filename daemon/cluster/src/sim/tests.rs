@@ -94,7 +94,7 @@ fn checker_catches_a_master_that_ignores_compatibility() {
 
 #[test]
 fn checker_catches_grants_without_a_lease() {
-    let v = first_violation(0..100, Bug::IgnoreLease);
+    let v = first_violation(0..400, Bug::IgnoreLease);
     assert!(v.contains("grant to fenced node"), "{v}");
 }
 

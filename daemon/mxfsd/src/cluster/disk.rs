@@ -1,0 +1,298 @@
+//! The disk thread: everything mxfsd reads and writes in the lockstate once its slot is
+//! claimed. It executes requests in order (so a lock record written for a grant lands before
+//! the one that clears it) and reports results to the engine.
+//!
+//! Heartbeat: re-read our slot (it must still hold our claim: otherwise others judged us dead
+//! and took it, and we must stop), write the next sequence, then read every slot back in one
+//! O_DIRECT read. A write slower than the header's I/O bound is not reported as a success.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mxfs_disk::claim::{Claim, SlotView};
+use mxfs_disk::device::{AlignedBuf, BlockDevice};
+use mxfs_disk::LockstateFile;
+use mxfs_uapi::ident::{Hostname, Uuid};
+use mxfs_uapi::lockstate::{slot_flags, HeartbeatSlot, LockGrant, LockRecord, SlotState, RECORD_LEN};
+
+use crate::args::Location;
+use crate::clock;
+
+/// Work for the disk thread.
+pub enum DiskReq {
+    /// Write heartbeat `counter`, then read all slots.
+    Heartbeat { counter: u64 },
+    /// Write (or free, with `None`) lock record `index`; answer with `token`.
+    Record { token: u64, index: u32, grant: Option<LockGrant> },
+    /// Free every lock record held by `victim`.
+    Purge { victim: u32 },
+    /// Never write again (we self-fenced or lost our slot).
+    StopWrites,
+    /// Clean exit: free these records of ours and our slot, then stop.
+    Shutdown { free: Vec<u32> },
+}
+
+/// One held slot as read back.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotObs {
+    pub index: u32,
+    pub node_id: u32,
+    pub uuid: Uuid,
+    pub generation: u64,
+    pub nonce: [u8; 16],
+    pub sequence: u64,
+    pub hostname: Hostname,
+}
+
+pub enum DiskEvent {
+    Written { counter: u64, ok: bool, at: u64 },
+    Observed(Vec<SlotObs>),
+    Recorded { token: u64, ok: bool },
+    Purged { victim: u32, freed: usize },
+}
+
+pub struct DiskThread {
+    tx: SyncSender<DiskReq>,
+    done: Receiver<()>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl DiskThread {
+    pub fn start(
+        ls: LockstateFile,
+        loc: &Location,
+        claim: Claim,
+        events: impl Fn(DiskEvent) + Send + 'static,
+    ) -> Result<DiskThread, String> {
+        let h = *ls.header();
+        let bs = h.geometry.block_size as usize;
+        let bulk = BlockDevice::open(&loc.path, loc.offset, bs).map_err(|e| e.to_string())?;
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        let (done_tx, done) = std::sync::mpsc::sync_channel(1);
+        let handle = std::thread::Builder::new()
+            .name("mxfsd-disk".into())
+            .spawn(move || {
+                let mut d = Disk { ls, bulk, claim, writes: true, io_timeout_ms: h.timing.io_timeout_ms.into() };
+                d.run(rx, &events);
+                let _ = done_tx.send(());
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(DiskThread { tx, done, handle: Some(handle) })
+    }
+
+    /// Queues a request; false if the queue is full (the caller treats it as not done).
+    pub fn send(&self, req: DiskReq) -> bool {
+        match self.tx.try_send(req) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                log::warn!("lockstate: request queue full; the disk is not keeping up");
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
+    }
+
+    /// Sends a last request (if any), lets the thread drain its queue and waits for it, at
+    /// most `limit` (a disk stuck in I/O must not keep the daemon from exiting).
+    pub fn finish(mut self, last: Option<DiskReq>, limit: std::time::Duration) {
+        if let Some(r) = last {
+            let _ = self.tx.try_send(r);
+        }
+        drop(self.tx);
+        if self.done.recv_timeout(limit).is_ok() {
+            if let Some(h) = self.handle.take() {
+                let _ = h.join();
+            }
+        } else {
+            log::warn!("lockstate: the disk thread did not finish in time");
+        }
+    }
+}
+
+struct Disk {
+    ls: LockstateFile,
+    bulk: BlockDevice,
+    claim: Claim,
+    writes: bool,
+    io_timeout_ms: u64,
+}
+
+impl Disk {
+    fn run(&mut self, rx: Receiver<DiskReq>, events: &dyn Fn(DiskEvent)) {
+        while let Ok(req) = rx.recv() {
+            match req {
+                DiskReq::Heartbeat { counter } => self.heartbeat(counter, events),
+                DiskReq::Record { token, index, grant } => {
+                    let ok = self.writes && self.write_record(index, grant);
+                    events(DiskEvent::Recorded { token, ok });
+                }
+                DiskReq::Purge { victim } => {
+                    let freed = if self.writes { self.purge(victim) } else { 0 };
+                    events(DiskEvent::Purged { victim, freed });
+                }
+                DiskReq::StopWrites => self.writes = false,
+                DiskReq::Shutdown { free } => {
+                    if self.writes {
+                        for i in free {
+                            self.write_record(i, None);
+                        }
+                        match self.ls.write_slot(self.claim.slot, &self.claim.release()) {
+                            Ok(()) => log::info!("lockstate: heartbeat slot {} released", self.claim.slot),
+                            Err(e) => log::warn!("lockstate: cannot release heartbeat slot {}: {e}", self.claim.slot),
+                        }
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn heartbeat(&mut self, counter: u64, events: &dyn Fn(DiskEvent)) {
+        if !self.writes {
+            return;
+        }
+        let started = Instant::now();
+        let ours = match self.ls.read_slot_view(self.claim.slot) {
+            Ok(v) => self.claim.still_ours(&v).is_ok(),
+            Err(e) => {
+                log::error!("lockstate: cannot read our heartbeat slot {}: {e}", self.claim.slot);
+                false
+            }
+        };
+        if !ours {
+            log::error!(
+                "lockstate: heartbeat slot {} no longer holds our claim: another node judged us dead; stopping all lockstate I/O",
+                self.claim.slot
+            );
+            self.writes = false;
+            events(DiskEvent::Written { counter, ok: false, at: clock::now_ms() });
+            return;
+        }
+        let record = self.claim.heartbeat(counter, clock::wall_ms(), slot_flags::NO_PR);
+        if let Err(e) = self.ls.write_slot(self.claim.slot, &record) {
+            log::error!("lockstate: heartbeat write failed: {e}");
+            events(DiskEvent::Written { counter, ok: false, at: clock::now_ms() });
+            return;
+        }
+        let took = started.elapsed().as_millis() as u64;
+        if took > 2 * self.io_timeout_ms {
+            log::warn!("lockstate: heartbeat took {took} ms, over the I/O bound; not counted");
+        } else {
+            events(DiskEvent::Written { counter, ok: true, at: clock::now_ms() });
+        }
+        match self.read_slots() {
+            Ok(obs) => events(DiskEvent::Observed(obs)),
+            Err(e) => log::warn!("lockstate: cannot read heartbeat slots: {e}"),
+        }
+    }
+
+    /// Every held slot but ours, from one read of the slot region.
+    fn read_slots(&mut self) -> Result<Vec<SlotObs>, String> {
+        let h = *self.ls.header();
+        let g = h.geometry;
+        let bs = g.block_size as usize;
+        let mut buf = AlignedBuf::new(bs * g.slot_count as usize);
+        self.bulk.read(g.slots_offset, &mut buf).map_err(|e| e.to_string())?;
+        let vol = h.volume();
+        let mut out = Vec::new();
+        for i in 0..g.slot_count {
+            if i == self.claim.slot {
+                continue;
+            }
+            let at = i as usize * bs;
+            let Some(raw) = buf.as_slice().get(at..at + RECORD_LEN) else { break };
+            if let Ok(s) = HeartbeatSlot::decode(raw, &vol, i) {
+                if s.state == SlotState::Live {
+                    out.push(SlotObs {
+                        index: i,
+                        node_id: s.node_id,
+                        uuid: s.node_uuid,
+                        generation: s.generation,
+                        nonce: s.nonce,
+                        sequence: s.sequence,
+                        hostname: s.hostname,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_record(&mut self, index: u32, grant: Option<LockGrant>) -> bool {
+        let generation = match self.ls.read_lock(index) {
+            Ok(r) => r.generation.saturating_add(1),
+            // A torn or blank record is simply overwritten.
+            Err(_) => 1,
+        };
+        match self.ls.write_lock(index, &LockRecord { generation, grant }) {
+            Ok(()) => true,
+            Err(e) => {
+                log::error!("lockstate: cannot write lock record {index}: {e}");
+                false
+            }
+        }
+    }
+
+    fn purge(&mut self, victim: u32) -> usize {
+        let h = *self.ls.header();
+        let g = h.geometry;
+        let bs = g.block_size as usize;
+        let per_chunk = ((1 << 20) / bs).max(1) as u32;
+        let vol = h.volume();
+        let mut freed = 0;
+        let mut first = 0u32;
+        while first < g.lock_count {
+            let n = per_chunk.min(g.lock_count - first);
+            let mut buf = AlignedBuf::new(n as usize * bs);
+            let Some(off) = g.lock_offset(first) else { break };
+            if let Err(e) = self.bulk.read(off, &mut buf) {
+                log::error!("lockstate: cannot read lock records for purge: {e}");
+                break;
+            }
+            let mut hits = Vec::new();
+            for k in 0..n {
+                let at = k as usize * bs;
+                let Some(raw) = buf.as_slice().get(at..at + RECORD_LEN) else { break };
+                if let Ok(r) = LockRecord::decode(raw, &vol, first + k) {
+                    if r.grant.is_some_and(|g| g.holder_node_id == victim) {
+                        hits.push(first + k);
+                    }
+                }
+            }
+            for j in hits {
+                if self.write_record(j, None) {
+                    freed += 1;
+                }
+            }
+            first += n;
+        }
+        freed
+    }
+}
+
+/// Lock records are partitioned by heartbeat slot, so no two nodes ever write the same record:
+/// slot `s` owns `[s * per, (s + 1) * per)` with `per = lock_count / slot_count`.
+pub struct RecordSpace {
+    pub first: u32,
+    pub count: u32,
+}
+
+impl RecordSpace {
+    pub fn for_slot(ls: &LockstateFile, slot: u32) -> RecordSpace {
+        let g = ls.header().geometry;
+        let per = g.lock_count / g.slot_count.max(1);
+        RecordSpace { first: slot * per, count: per }
+    }
+
+    /// Home index of a resource within the partition.
+    pub fn home(&self, hash: u64) -> u32 {
+        self.first + (hash % u64::from(self.count.max(1))) as u32
+    }
+}
+
+/// Verifies the slot reads of a fresh claim (for tests).
+#[allow(dead_code)]
+pub fn slot_is_ours(view: &SlotView, claim: &Claim) -> bool {
+    claim.still_ours(view).is_ok()
+}

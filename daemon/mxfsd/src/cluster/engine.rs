@@ -1,0 +1,769 @@
+//! The engine thread: owns the `ClusterNode` state machine, feeds it ticks, peer frames, disk
+//! heartbeat observations and local lock requests, and executes its outputs (frames to send,
+//! disk writes, fencing steps, grants and blocking callbacks to local clients).
+//!
+//! Everything reaches the engine through one bounded channel ([`Event`]); every effect leaves
+//! through the mesh, the disk thread or a client's reply channel. The engine itself never
+//! blocks on I/O, so a slow disk or peer cannot stall lock traffic or ticks.
+//!
+//! Local clients (the control socket now, the kernel later) are modelled as the kernel's
+//! lock-cache will behave: one node-level lock per resource shared by all local users, cached
+//! after unlock; a blocking callback is honoured (down-convert to the strongest mode compatible
+//! with the waiter, or release) as soon as no local user holds the lock.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mxfs_cluster::dlm::ReqId;
+use mxfs_cluster::membership::DiskSlot;
+use mxfs_cluster::messages::{Body, Packet};
+use mxfs_cluster::view::{NodeId, ResName, View, ViewId};
+use mxfs_cluster::{ClusterNode, Input, Mode, Output, Timing};
+use mxfs_disk::claim::Claim;
+use mxfs_disk::identity::NodeIdentity;
+use mxfs_net::{Mesh, NetEvent};
+use mxfs_uapi::clustermsg::ClaimWire;
+use mxfs_uapi::ident::{fnv1a64, Hostname, UuidText};
+use mxfs_uapi::lockstate::{LockGrant, ResourceName};
+use mxfs_uapi::peer::msg_type;
+use serde::Serialize;
+
+use super::disk::{DiskEvent, DiskReq, DiskThread, RecordSpace, SlotObs};
+use super::setup;
+use super::wire;
+use crate::clock;
+
+/// A request from a local client; every one carries the channel its answer goes to.
+pub enum CtlReq {
+    Lock { client: u64, res: ResName, mode: Mode, reply: Sender<String> },
+    Unlock { client: u64, res: ResName, reply: Sender<String> },
+    Release { client: u64, res: ResName, reply: Sender<String> },
+    Status { reply: Sender<String> },
+    Master { res: ResName, reply: Sender<String> },
+    /// The client disconnected: its locks are unlocked.
+    Gone { client: u64 },
+}
+
+pub enum Event {
+    Net(NetEvent),
+    Disk(DiskEvent),
+    Ctl(CtlReq),
+    Stop,
+}
+
+/// What the engine is given at start.
+pub struct EngineParts {
+    pub ident: NodeIdentity,
+    pub incarnation: u64,
+    pub hostname: Hostname,
+    pub timing: Timing,
+    pub mesh: Option<Mesh>,
+    pub disk: Option<DiskThread>,
+    pub claim: Option<Claim>,
+    pub space: Option<RecordSpace>,
+    pub persist_grants: bool,
+    pub lockstate_path: String,
+}
+
+struct Delivery {
+    req: ReqId,
+    res: ResName,
+    mode: Mode,
+    client: u64,
+    reply: Sender<String>,
+}
+
+struct Pending {
+    client: u64,
+    reply: Sender<String>,
+    res: ResName,
+}
+
+#[derive(Default)]
+struct LocalRes {
+    in_use: u32,
+    bast: Option<Mode>,
+    /// Lock record index and the mode last queued for it.
+    record: Option<(u32, Option<Mode>)>,
+    writes_inflight: u32,
+    last_token: u64,
+}
+
+#[derive(Serialize)]
+struct ViewStatus {
+    epoch: u64,
+    coordinator: u32,
+    members: Vec<u32>,
+}
+
+#[derive(Serialize)]
+struct PeerStatus {
+    node: u32,
+    uuid: String,
+    addr: String,
+    hostname: String,
+    connected: bool,
+}
+
+#[derive(Serialize)]
+struct LockStatus {
+    res: String,
+    mode: String,
+    in_use: u32,
+}
+
+#[derive(Serialize)]
+struct Stamp {
+    node: u32,
+    at_ms: u64,
+}
+
+#[derive(Serialize)]
+struct Status {
+    node_id: u32,
+    node_uuid: String,
+    hostname: String,
+    incarnation: u64,
+    slot: Option<u32>,
+    lockstate: Option<String>,
+    now_ms: u64,
+    view: Option<ViewStatus>,
+    recovered: bool,
+    lease_until_ms: u64,
+    last_disk_ok_ms: Option<u64>,
+    stopped: bool,
+    self_fence: Option<String>,
+    self_fence_at_ms: Option<u64>,
+    peers: Vec<PeerStatus>,
+    declared_dead: Vec<Stamp>,
+    fenced: Vec<Stamp>,
+    locks: Vec<LockStatus>,
+    cached_grants: u64,
+    requests_sent: u64,
+    grants_by_master: u64,
+    basts_sent: u64,
+    recoveries: u64,
+    records_written: u64,
+}
+
+pub struct Engine {
+    node: ClusterNode,
+    p: EngineParts,
+    me: NodeId,
+    tick: Duration,
+    queue: VecDeque<Input>,
+    /// Learned from heartbeats: slot -> (claim generation, nonce, incarnation).
+    claims: HashMap<u32, (u64, [u8; 16], u64)>,
+    locks: BTreeMap<ResName, LocalRes>,
+    pending: HashMap<ReqId, Pending>,
+    clients: HashMap<u64, HashMap<ResName, u32>>,
+    waiting: HashMap<u64, (ResName, Vec<Delivery>)>,
+    used_records: HashMap<u32, ResName>,
+    next_req: ReqId,
+    next_token: u64,
+    view: Option<Arc<View>>,
+    recovered: Option<ViewId>,
+    lease_until: u64,
+    last_disk_ok: Option<u64>,
+    stopped: Option<(String, u64)>,
+    dead: BTreeMap<u32, u64>,
+    fenced: BTreeMap<u32, u64>,
+    decode_errors: u64,
+    records_written: u64,
+}
+
+fn res_text(r: &ResName) -> String {
+    format!("{r:?}")
+}
+
+impl Engine {
+    pub fn new(p: EngineParts) -> Engine {
+        let me = NodeId(p.ident.node_id.into());
+        let now = clock::now_ms();
+        let tick = Duration::from_millis(setup::tick_ms(&p.timing));
+        let node = ClusterNode::new(p.timing.clone(), me, p.incarnation, now);
+        Engine {
+            node,
+            p,
+            me,
+            tick,
+            queue: VecDeque::new(),
+            claims: HashMap::new(),
+            locks: BTreeMap::new(),
+            pending: HashMap::new(),
+            clients: HashMap::new(),
+            waiting: HashMap::new(),
+            used_records: HashMap::new(),
+            next_req: 1,
+            next_token: 1,
+            view: None,
+            recovered: None,
+            lease_until: 0,
+            last_disk_ok: None,
+            stopped: None,
+            dead: BTreeMap::new(),
+            fenced: BTreeMap::new(),
+            decode_errors: 0,
+            records_written: 0,
+        }
+    }
+
+    /// Runs until `Event::Stop` (or every sender is gone), then leaves cleanly: releases every
+    /// cached lock, lets the reliable channel deliver that for a moment, stops the mesh and
+    /// frees our records and slot.
+    pub fn run(mut self, rx: Receiver<Event>) {
+        let mut next_tick = clock::now_ms();
+        loop {
+            let now = clock::now_ms();
+            if now >= next_tick {
+                next_tick = now + self.tick.as_millis() as u64;
+                self.feed(Input::Tick);
+            }
+            let wait = Duration::from_millis(next_tick.saturating_sub(clock::now_ms()));
+            match rx.recv_timeout(wait) {
+                Ok(Event::Stop) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(ev) => self.event(ev),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        }
+        self.leave(&rx);
+    }
+
+    fn leave(&mut self, rx: &Receiver<Event>) {
+        if self.stopped.is_none() {
+            let held: Vec<ResName> = self.node.dlm().held_locks().map(|(r, _)| r.clone()).collect();
+            for r in held {
+                self.down_convert(r, None);
+            }
+            let deadline = clock::now_ms() + 4 * self.p.timing.retransmit.max(100);
+            while self.node.unacked() > 0 && clock::now_ms() < deadline {
+                match rx.recv_timeout(self.tick) {
+                    Ok(Event::Net(ev)) => self.net(ev),
+                    Ok(Event::Disk(ev)) => self.disk(ev),
+                    _ => {}
+                }
+                self.feed(Input::Tick);
+            }
+        }
+        if let Some(mut m) = self.p.mesh.take() {
+            m.shutdown();
+        }
+        if let Some(d) = self.p.disk.take() {
+            let free = self.used_records.keys().copied().collect();
+            // After a self-fence nothing may be written, not even the slot release.
+            let last = self.stopped.is_none().then_some(DiskReq::Shutdown { free });
+            d.finish(last, Duration::from_secs(5));
+        }
+    }
+
+    fn event(&mut self, ev: Event) {
+        match ev {
+            Event::Net(e) => self.net(e),
+            Event::Disk(e) => self.disk(e),
+            Event::Ctl(c) => self.ctl(c),
+            Event::Stop => {}
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        self.queue.push_back(input);
+        while let Some(i) = self.queue.pop_front() {
+            let now = clock::now_ms();
+            let mut out = Vec::new();
+            if let Err(e) = self.node.handle(now, i, &mut out) {
+                log::warn!("local lock request refused by the DLM: {e:?}");
+            }
+            for o in out {
+                self.exec(now, o);
+            }
+        }
+    }
+
+    fn claim_wire(&self) -> Option<ClaimWire> {
+        self.p.claim.map(|c| ClaimWire { slot: c.slot, generation: c.generation, nonce: c.nonce })
+    }
+
+    fn exec(&mut self, now: u64, o: Output) {
+        match o {
+            Output::Send(Packet { to, body, .. }) => self.send(to, &body),
+            Output::WriteDiskHeartbeat(slot) => match &self.p.disk {
+                Some(d) => {
+                    d.send(DiskReq::Heartbeat { counter: slot.counter });
+                }
+                None => self.queue.push_back(Input::DiskWritten { counter: slot.counter, ok: true }),
+            },
+            Output::Preempt { victim } => {
+                log::warn!(
+                    "fencing node {}: no SCSI PR on {}; the preempt is a no-op and the node's own lease and self-fencing are the protection",
+                    hex(victim),
+                    self.p.lockstate_path
+                );
+                self.fenced.insert(victim.0 as u32, now);
+                self.queue.push_back(Input::FenceDone { victim, ok: true });
+            }
+            Output::PurgeDiskLocks { victim } => {
+                let sent = self.p.disk.as_ref().is_some_and(|d| d.send(DiskReq::Purge { victim: victim.0 as u32 }));
+                if !sent {
+                    self.queue.push_back(Input::DiskPurged { victim });
+                }
+            }
+            Output::OwnerTakeover { victim } => {
+                log::warn!("node {} was the owner; ownership takeover is not implemented in this daemon yet", hex(victim));
+            }
+            Output::DeclareDead(n) => {
+                log::warn!("node {} is dead: no network round trip and no disk heartbeat", hex(n));
+                self.dead.insert(n.0 as u32, now);
+            }
+            Output::Lease { until } => self.lease_until = until,
+            Output::NewView(v) => {
+                let members: Vec<String> = v.nodes().map(hex).collect();
+                log::info!("view e{} (coordinator {}): members {}", v.id.epoch, hex(v.id.coordinator), members.join(" "));
+                if let Some(m) = &self.p.mesh {
+                    m.set_epoch(v.id.epoch);
+                }
+                self.view = Some(v);
+            }
+            Output::RecoveryDone(id) => {
+                log::info!("lock recovery done for view e{}", id.epoch);
+                self.recovered = Some(id);
+            }
+            Output::SelfFence(why) => {
+                log::error!("self-fencing ({why:?}): all lock grants stop and lockstate writes end now");
+                self.stopped = Some((format!("{why:?}"), now));
+                if let Some(d) = &self.p.disk {
+                    d.send(DiskReq::StopWrites);
+                }
+            }
+            Output::Grant { req, res, mode } => self.granted(req, res, mode),
+            Output::Bast { res, blocking } => {
+                let lr = self.locks.entry(res.clone()).or_default();
+                lr.bast = Some(blocking);
+                if lr.in_use == 0 {
+                    self.honour(res);
+                }
+            }
+            Output::Fail { req, res, reason } => {
+                if let Some(p) = self.pending.remove(&req) {
+                    let _ = p.reply.send(format!("error {} failed: {reason:?}", res_text(&res)));
+                }
+            }
+            Output::Lost { res } => {
+                log::warn!("lock {} lost", res_text(&res));
+                self.record_mode(&res, None);
+                if let Some(lr) = self.locks.get_mut(&res) {
+                    lr.bast = None;
+                }
+            }
+            Output::PeerError { from, error } => log::debug!("peer {}: DLM message dropped: {error:?}", hex(from)),
+            Output::TransportError { from, error } => log::debug!("peer {}: DLM frame dropped: {error:?}", hex(from)),
+        }
+    }
+
+    fn send(&mut self, to: NodeId, body: &Body) {
+        let Some(mesh) = &self.p.mesh else { return };
+        let Ok(node) = u32::try_from(to.0) else { return };
+        match wire::encode(body, self.claim_wire()) {
+            Ok((t, payload)) => {
+                let _ = mesh.send(node, t, payload);
+            }
+            Err(e) => log::error!("cannot encode a message to {}: {e}", hex(to)),
+        }
+    }
+
+    fn net(&mut self, ev: NetEvent) {
+        match ev {
+            NetEvent::Up { node, .. } => self.feed(Input::PeerDiscovered(NodeId(node.into()))),
+            NetEvent::Down { .. } => {}
+            NetEvent::Frame { node, msg_type: t, payload } => {
+                let from = NodeId(node.into());
+                let body = match t {
+                    msg_type::MEMBERSHIP => wire::decode_heartbeat(&payload).map(|(hb, claim)| {
+                        if let Some(c) = claim {
+                            self.claims.insert(c.slot, (c.generation, c.nonce, hb.incarnation));
+                        }
+                        Body::Heartbeat(hb)
+                    }),
+                    msg_type::DLM => wire::decode_dlm(&payload).map(Body::Dlm),
+                    other => {
+                        log::debug!("peer {}: ignoring message type {other}", hex(from));
+                        return;
+                    }
+                };
+                match body {
+                    Ok(body) => self.feed(Input::Packet(Packet { from, to: self.me, body })),
+                    Err(e) => {
+                        self.decode_errors += 1;
+                        if self.decode_errors <= 10 || self.decode_errors.is_power_of_two() {
+                            log::warn!("peer {}: malformed message dropped: {e}", hex(from));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn disk(&mut self, ev: DiskEvent) {
+        match ev {
+            DiskEvent::Written { counter, ok, at } => {
+                if ok {
+                    self.last_disk_ok = Some(at);
+                }
+                self.feed(Input::DiskWritten { counter, ok });
+            }
+            DiskEvent::Observed(obs) => {
+                for o in obs {
+                    self.observe(o);
+                }
+            }
+            DiskEvent::Recorded { token, ok } => {
+                self.records_written += 1;
+                let Some((res, deliveries)) = self.waiting.remove(&token) else {
+                    if !ok {
+                        log::error!("lockstate: a lock record write failed");
+                    }
+                    self.record_done(None);
+                    return;
+                };
+                self.record_done(Some(&res));
+                for d in deliveries {
+                    if ok {
+                        self.deliver(d);
+                    } else {
+                        let _ = d.reply.send(format!("error {} cannot persist the grant's lock record", res_text(&d.res)));
+                        self.drop_use(d.client, &d.res, false);
+                    }
+                }
+            }
+            DiskEvent::Purged { victim, freed } => {
+                log::info!("lockstate: purged {freed} lock records of node {victim:#010x}");
+                self.feed(Input::DiskPurged { victim: NodeId(victim.into()) });
+            }
+        }
+    }
+
+    fn record_done(&mut self, res: Option<&ResName>) {
+        if let Some(lr) = res.and_then(|r| self.locks.get_mut(r)) {
+            lr.writes_inflight = lr.writes_inflight.saturating_sub(1);
+        }
+    }
+
+    fn observe(&mut self, o: SlotObs) {
+        if o.node_id == self.p.ident.node_id && o.uuid != self.p.ident.uuid {
+            log::error!(
+                "live node {} in heartbeat slot {} has our node id {:#010x}; delete /etc/mxfs/node.uuid on one host",
+                UuidText(&o.uuid),
+                o.index,
+                o.node_id
+            );
+            return;
+        }
+        // A slot's writer is known once a heartbeat named its claim; until then the claim
+        // generation stands in (it is far below any real incarnation, so it never matches one).
+        let incarnation = match self.claims.get(&o.index) {
+            Some((g, n, inc)) if *g == o.generation && *n == o.nonce => *inc,
+            _ => o.generation,
+        };
+        self.feed(Input::DiskObserved {
+            node: NodeId(o.node_id.into()),
+            slot: DiskSlot { incarnation, counter: o.sequence, epoch: 0 },
+        });
+    }
+
+    // ---- local clients -------------------------------------------------------------------
+
+    fn ctl(&mut self, c: CtlReq) {
+        match c {
+            CtlReq::Lock { client, res, mode, reply } => {
+                if let Some((why, _)) = &self.stopped {
+                    let _ = reply.send(format!("error stopped: self-fenced ({why})"));
+                    return;
+                }
+                let req = self.next_req;
+                self.next_req += 1;
+                self.pending.insert(req, Pending { client, reply, res: res.clone() });
+                self.feed(Input::Lock { req, res, mode });
+            }
+            CtlReq::Unlock { client, res, reply } => {
+                let held = self.clients.get(&client).and_then(|m| m.get(&res)).copied().unwrap_or(0);
+                if held == 0 {
+                    let _ = reply.send(format!("error {} is not held by this client", res_text(&res)));
+                    return;
+                }
+                self.drop_use(client, &res, true);
+                let _ = reply.send("ok".into());
+            }
+            CtlReq::Release { client: _, res, reply } => {
+                let in_use = self.locks.get(&res).map_or(0, |l| l.in_use);
+                if in_use > 0 {
+                    let _ = reply.send(format!("error {} is in use", res_text(&res)));
+                } else if self.node.dlm().held(&res).is_some() {
+                    self.down_convert(res, None);
+                    let _ = reply.send("ok".into());
+                } else {
+                    let _ = reply.send("ok".into());
+                }
+            }
+            CtlReq::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            CtlReq::Master { res, reply } => {
+                let m = self.view.as_ref().and_then(|v| v.master_of(&res));
+                let _ = reply.send(match m {
+                    Some(n) => format!("master {:#010x}", n.0),
+                    None => "error no view yet".into(),
+                });
+            }
+            CtlReq::Gone { client } => {
+                if let Some(held) = self.clients.remove(&client) {
+                    for (res, n) in held {
+                        for _ in 0..n {
+                            self.unuse(&res);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn granted(&mut self, req: ReqId, res: ResName, mode: Mode) {
+        let Some(p) = self.pending.remove(&req) else {
+            // Nobody asked (a client model bug); give the use straight back.
+            self.feed(Input::Unlock { res });
+            return;
+        };
+        let d = Delivery { req, res: res.clone(), mode, client: p.client, reply: p.reply };
+        debug_assert_eq!(p.res, res);
+        let lr = self.locks.entry(res.clone()).or_default();
+        lr.in_use += 1;
+        *self.clients.entry(d.client).or_default().entry(res.clone()).or_default() += 1;
+        if !self.persisting() {
+            self.deliver(d);
+            return;
+        }
+        let recorded = lr.record.is_some_and(|(_, m)| m == Some(mode));
+        if recorded && lr.writes_inflight == 0 {
+            self.deliver(d);
+            return;
+        }
+        if recorded {
+            let token = lr.last_token;
+            if let Some(w) = self.waiting.get_mut(&token) {
+                w.1.push(d);
+                return;
+            }
+            self.deliver(d);
+            return;
+        }
+        match self.write_record(&res, Some(mode)) {
+            Some(token) => {
+                self.waiting.insert(token, (res, vec![d]));
+            }
+            None => {
+                let _ = d.reply.send(format!(
+                    "error {} cannot be recorded: this node's lock record space is full",
+                    res_text(&d.res)
+                ));
+                self.drop_use(d.client, &d.res, false);
+                self.down_convert(d.res, None);
+            }
+        }
+    }
+
+    fn persisting(&self) -> bool {
+        self.p.persist_grants && self.p.disk.is_some() && self.p.claim.is_some()
+    }
+
+    /// Queues a write of `res`'s lock record at `mode` (None frees it). Returns the token.
+    fn write_record(&mut self, res: &ResName, mode: Option<Mode>) -> Option<u64> {
+        let (claim, space) = (self.p.claim?, self.p.space.as_ref()?);
+        let lr = self.locks.entry(res.clone()).or_default();
+        let index = match lr.record {
+            Some((i, _)) => i,
+            None => {
+                mode?;
+                let home = space.home(fnv1a64(res.as_bytes()));
+                let mut found = None;
+                for k in 0..space.count {
+                    let i = space.first + (home - space.first + k) % space.count;
+                    if !self.used_records.contains_key(&i) {
+                        found = Some(i);
+                        break;
+                    }
+                }
+                let i = found?;
+                self.used_records.insert(i, res.clone());
+                i
+            }
+        };
+        let grant = match mode {
+            Some(m) => Some(LockGrant {
+                resource: ResourceName::new(res.as_bytes()).ok()?,
+                mode: wire::mode_to_wire(m),
+                holder_node_id: self.p.ident.node_id,
+                holder_slot: claim.slot,
+                holder_generation: claim.generation,
+            }),
+            None => None,
+        };
+        let token = self.next_token;
+        self.next_token += 1;
+        let sent = self.p.disk.as_ref().is_some_and(|d| d.send(DiskReq::Record { token, index, grant }));
+        let lr = self.locks.entry(res.clone()).or_default();
+        if mode.is_none() {
+            lr.record = None;
+            self.used_records.remove(&index);
+        } else {
+            lr.record = Some((index, mode));
+        }
+        if !sent {
+            return None;
+        }
+        let lr = self.locks.entry(res.clone()).or_default();
+        lr.writes_inflight += 1;
+        lr.last_token = token;
+        Some(token)
+    }
+
+    /// Keeps the disk record in step with a mode change of the node-level lock.
+    fn record_mode(&mut self, res: &ResName, mode: Option<Mode>) {
+        if !self.persisting() {
+            return;
+        }
+        let has = self.locks.get(res).and_then(|l| l.record);
+        if let Some((_, m)) = has {
+            if m != mode {
+                let _ = self.write_record(res, mode);
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        let line = format!("granted {} {}", res_text(&d.res), d.mode);
+        if d.reply.send(line).is_err() {
+            // The client went away while waiting: give the use straight back.
+            self.drop_use(d.client, &d.res, true);
+        }
+        let _ = d.req;
+    }
+
+    /// One use of `res` by `client` ends.
+    fn drop_use(&mut self, client: u64, res: &ResName, _granted: bool) {
+        if let Some(m) = self.clients.get_mut(&client) {
+            if let Some(n) = m.get_mut(res) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(res);
+                }
+            }
+        }
+        self.unuse(res);
+    }
+
+    fn unuse(&mut self, res: &ResName) {
+        let Some(lr) = self.locks.get_mut(res) else { return };
+        lr.in_use = lr.in_use.saturating_sub(1);
+        let honour = lr.in_use == 0 && lr.bast.is_some();
+        self.feed(Input::Unlock { res: res.clone() });
+        if honour {
+            self.honour(res.clone());
+        }
+    }
+
+    /// Honours a blocking callback now that no local user holds the lock.
+    fn honour(&mut self, res: ResName) {
+        let Some(blocking) = self.locks.get(&res).and_then(|l| l.bast) else { return };
+        let waiting_here = self.pending.values().any(|p| p.res == res);
+        let Some(held) = self.node.dlm().held(&res) else {
+            // The callback overtook the grant it is about: keep it for after that use.
+            if !waiting_here {
+                if let Some(lr) = self.locks.get_mut(&res) {
+                    lr.bast = None;
+                }
+            }
+            return;
+        };
+        if let Some(lr) = self.locks.get_mut(&res) {
+            lr.bast = None;
+        }
+        if held.compatible(blocking) {
+            return;
+        }
+        let target = held.strongest_compatible_below(blocking);
+        self.down_convert(res, (target != Mode::NL).then_some(target));
+    }
+
+    fn down_convert(&mut self, res: ResName, mode: Option<Mode>) {
+        self.feed(Input::DownConvert { res: res.clone(), mode });
+        self.record_mode(&res, mode);
+        if mode.is_none() {
+            if let Some(lr) = self.locks.get(&res) {
+                if lr.in_use == 0 && lr.record.is_none() && lr.writes_inflight == 0 && lr.bast.is_none() {
+                    self.locks.remove(&res);
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> String {
+        let mesh_known = self.p.mesh.as_ref().map(|m| m.known()).unwrap_or_default();
+        let stats = self.node.dlm().stats();
+        let s = Status {
+            node_id: self.p.ident.node_id,
+            node_uuid: UuidText(&self.p.ident.uuid).to_string(),
+            hostname: self.p.hostname.to_string(),
+            incarnation: self.p.incarnation,
+            slot: self.p.claim.map(|c| c.slot),
+            lockstate: self.p.disk.as_ref().map(|_| self.p.lockstate_path.clone()),
+            now_ms: clock::now_ms(),
+            view: self.view.as_ref().map(|v| ViewStatus {
+                epoch: v.id.epoch,
+                coordinator: v.id.coordinator.0 as u32,
+                members: v.nodes().map(|n| n.0 as u32).collect(),
+            }),
+            recovered: self.view.as_ref().is_some_and(|v| self.recovered == Some(v.id)),
+            lease_until_ms: self.lease_until,
+            last_disk_ok_ms: self.last_disk_ok,
+            stopped: self.stopped.is_some(),
+            self_fence: self.stopped.as_ref().map(|s| s.0.clone()),
+            self_fence_at_ms: self.stopped.as_ref().map(|s| s.1),
+            peers: mesh_known
+                .into_iter()
+                .map(|(node, uuid, addr, host, connected)| PeerStatus {
+                    node,
+                    uuid: UuidText(&uuid).to_string(),
+                    addr: addr.to_string(),
+                    hostname: host.to_string(),
+                    connected,
+                })
+                .collect(),
+            declared_dead: self.dead.iter().map(|(n, t)| Stamp { node: *n, at_ms: *t }).collect(),
+            fenced: self.fenced.iter().map(|(n, t)| Stamp { node: *n, at_ms: *t }).collect(),
+            locks: self
+                .node
+                .dlm()
+                .held_locks()
+                .map(|(r, m)| LockStatus {
+                    res: res_text(r),
+                    mode: m.to_string(),
+                    in_use: self.locks.get(r).map_or(0, |l| l.in_use),
+                })
+                .collect(),
+            cached_grants: stats.cached_grants,
+            requests_sent: stats.requests_sent,
+            grants_by_master: stats.grants_by_master,
+            basts_sent: stats.basts_sent,
+            recoveries: stats.recoveries,
+            records_written: self.records_written,
+        };
+        match serde_json::to_string(&s) {
+            Ok(j) => format!("status {j}"),
+            Err(e) => format!("error {e}"),
+        }
+    }
+}
+
+fn hex(n: NodeId) -> String {
+    format!("{:#010x}", n.0)
+}
