@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs every host package the build and the test harness need on a fresh Debian 12.
 # Idempotent: a warm machine skips the apt step in well under a second.
+#   deps.sh          everything for make, make check and make demo
+#   deps.sh bench    the same plus what make bench needs on the host (matplotlib for its chart)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -10,7 +12,10 @@ PKGS=(
   flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
   # guests
   qemu-system-x86 busybox-static xfsprogs dash util-linux kmod gzip
+  # the Debian rootfs image of the conformance suites and the benchmark (qemu-ci/rootfs.sh)
+  debootstrap e2fsprogs
 )
+if [ "${1:-}" = bench ]; then PKGS+=(python3-matplotlib); fi
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -27,4 +32,10 @@ fi
 if ! [ -x "$BINDGEN" ]; then
   log "installing bindgen-cli 0.71 into $CACHE/tools"
   cargo install --quiet --locked bindgen-cli --version '^0.71' --root "$CACHE/tools"
+fi
+
+# pjdfstest (POSIX conformance suite, Rust rewrite) for the guest rootfs (qemu-ci/rootfs.sh).
+if ! [ -x "$CACHE/tools/bin/pjdfstest" ]; then
+  log "installing pjdfstest 0.2.2 into $CACHE/tools"
+  cargo install --quiet --locked pjdfstest --version 0.2.2 --root "$CACHE/tools"
 fi

@@ -18,6 +18,19 @@ read -r cargo_passed cargo_failed < <(sed -n 's/^test result: .* \([0-9]*\) pass
 if ((cargo_rc != 0 && cargo_failed == 0)); then cargo_failed=1; fi
 echo "cargo: $cargo_passed passed, $cargo_failed failed"
 
+# Deterministic simulation of the cluster core and brief fuzzing of every decoder: each is one
+# test here; a failure prints the command that replays it.
+bin=${CARGO_TARGET_DIR:-$ROOT/target}/release
+tool_passed=0 tool_failed=0
+run_tool() { # NAME CMD...
+  local name=$1; shift
+  if "$@"; then echo "PASS $name"; tool_passed=$((tool_passed + 1));
+  else echo "FAIL $name"; tool_failed=$((tool_failed + 1)); fi
+}
+run_tool simulation "$bin/mxfs-sim" --seeds "${MXFS_SIM_SEEDS:-10000}"
+run_tool fuzz "$bin/mxfs-fuzz" --seconds "${MXFS_FUZZ_SECONDS:-8}"
+cargo_passed=$((cargo_passed + tool_passed)) cargo_failed=$((cargo_failed + tool_failed))
+
 guest_rc=0
 bash "$ROOT/tests/run-guest.sh" 2>&1 | tee "$log" || guest_rc=$?
 read -r guest_passed guest_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" \

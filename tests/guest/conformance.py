@@ -144,7 +144,7 @@ def suite_python(work, selectors):
 
 # --- stress-ng filesystem stressors ---------------------------------------------------------
 
-STRESS_SECONDS = 3
+STRESS_SECONDS = 2
 
 
 def stress_ng_stressors():

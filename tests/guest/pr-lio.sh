@@ -33,6 +33,9 @@ lio_two_paths
 run $PR probe "$A"
 assert_eq "tcm_loop path supports PR" 0 "$RC"
 indent "$OUT"
+assert_match "INQUIRY names the LIO target" "^target LIO-ORG" "$OUT"
+# PREEMPT AND ABORT deadlocks LIO on tcm_loop (docs/fencing.md): the fencer must avoid it.
+assert_match "fencing avoids PREEMPT AND ABORT on LIO" "PREEMPT without ABORT: the Linux LIO target deadlocks" "$OUT"
 assert_eq "no keys at start" "" "$(keys_on "$A")"
 assert_eq "no reservation at start" "no reservation" "$(res_on "$B")"
 
@@ -75,17 +78,31 @@ wait_until "A's key watch is running" 10 grep -q "^watching $KA" /tmp/watch-a.lo
 sleep 1
 check_fails "A's key watch quiet while A is registered" grep -q StopAllIo /tmp/watch-a.log
 gen_before=$(gen_on "$B")
+# A keeps writing until the storage refuses it.
+(
+  i=0
+  while [ $i -lt 3000 ]; do
+    $PR write "$A" --offset $(((i % 64) * 4096 + 1048576)) >/dev/null 2>&1 || { echo "writer stopped rc=$? after $i writes"; exit 0; }
+    i=$((i + 1))
+  done
+  echo "writer finished $i writes"
+) >/tmp/writer-a.log 2>&1 &
+sleep 1
 
 run $PR fence "$B" --key "$KB" --victim-node 1 --owner
 assert_eq "B fences node 1 (preempt + verify)" 0 "$RC"
 indent "$OUT"
+assert_match "abort avoided on LIO (auto policy)" "PREEMPT AND ABORT not used: the Linux LIO target deadlocks" "$OUT"
 assert_match "preempt verified" "Preempted \{ aborted: false \}" "$OUT"
+assert_match "plain preempt: recovery waits for in-flight writes" "recovery may start in 30 s" "$OUT"
 assert_match "fencing sequence moves on to the disk purge" "next: PurgeDisk" "$OUT"
 assert_eq "keys: B only (A's key is gone)" "$KB" "$(keys_on "$B")"
 assert_eq "reservation moved to B" "reservation $KB node 2 $WERO" "$(res_on "$A")"
 gen_after=$(gen_on "$B")
 if [ "$gen_after" -gt "$gen_before" ]; then pass "PR generation advanced ($gen_before -> $gen_after)"; else fail "PR generation advanced ($gen_before -> $gen_after)"; fi
 
+wait_until "A's writer in flight is refused (exit 4)" 20 grep -q "writer stopped rc=4" /tmp/writer-a.log
+indent "$(cat /tmp/writer-a.log)"
 m=$(dmesg_mark)
 run $PR write "$A" --offset 8192
 assert_eq "preempted A's write is refused (exit 4)" 4 "$RC"

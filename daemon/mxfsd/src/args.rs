@@ -205,6 +205,7 @@ pub enum ArgsOutcome {
 }
 
 /// Parses and validates the kernel's command line (`argv[0]` first).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn parse<I, T>(argv: I) -> Result<Args, ArgsOutcome>
 where
     I: IntoIterator<Item = T>,

@@ -11,8 +11,9 @@ use std::time::Duration;
 use crate::error::{errno_text, Op, PrError};
 use crate::key::PrKey;
 use crate::scsi::{
-    classify_ioctl, classify_sg, parse_read_keys, parse_read_reservation, prin_cdb, prout_cdb,
-    prout_params, IoctlVerdict, ParseError, ReadKeys, ReadReservation, SgVerdict, FENCING_TYPE,
+    classify_ioctl, classify_sg, inquiry_cdb, parse_inquiry, parse_read_keys, parse_read_reservation,
+    prin_cdb, prout_cdb, prout_params, Inquiry, IoctlVerdict, ParseError, ReadKeys, ReadReservation,
+    SgVerdict, FENCING_TYPE,
     PRIN_READ_KEYS, PRIN_READ_RESERVATION, PROUT_REGISTER, PROUT_REGISTER_AND_IGNORE_EXISTING_KEY,
 };
 use crate::sys::{self, Data, PrClear, PrPreempt, PrRegistration, PrReservation, PR_FL_IGNORE_KEY};
@@ -111,6 +112,13 @@ impl PrDevice {
             _ => {}
         }
         self.read_keys()
+    }
+
+    /// Standard INQUIRY through SG_IO: vendor, product, revision (for target quirks).
+    pub fn inquiry(&self) -> Result<Inquiry, PrError> {
+        let mut buf = [0u8; 96];
+        let n = self.sg(Op::Probe, &inquiry_cdb(buf.len() as u8), SgData::In(&mut buf))?;
+        parse_inquiry(&buf[..n]).map_err(|error| PrError::Malformed { op: Op::Probe, error })
     }
 
     fn ioctl_result(&self, op: Op, ret: i32, errno: i32) -> Result<(), PrError> {

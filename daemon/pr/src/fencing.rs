@@ -10,13 +10,15 @@
 //!   Fencer ──> FenceAction::PurgeDisk(victim) ...   (the daemon's disk and DLM steps)
 //! ```
 
+use std::time::Duration;
+
 use mxfs_cluster::fence::{FenceAction, Fencer};
 use mxfs_cluster::NodeId;
 
 use crate::device::{PrOps, RegisterVia, Registered};
 use crate::error::{Op, PrError};
 use crate::key::PrKey;
-use crate::scsi::{ReadKeys, Reservation, FENCING_TYPE};
+use crate::scsi::{preempt_abort_hazard, Inquiry, ReadKeys, Reservation, FENCING_TYPE};
 use crate::watch::KeyWatch;
 
 /// The PR key of a cluster node. Cluster node ids carry the node's 32-bit id (FNV-1a of its
@@ -24,6 +26,35 @@ use crate::watch::KeyWatch;
 pub fn key_for_cluster_node(node: NodeId) -> Option<PrKey> {
     u32::try_from(node.0).ok().map(PrKey::for_node)
 }
+
+/// Whether to fence with PREEMPT AND ABORT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AbortPolicy {
+    /// PREEMPT AND ABORT unless the target is known to mishandle it
+    /// ([`crate::scsi::preempt_abort_hazard`]); plain PREEMPT if the target rejects it.
+    Auto,
+    Always,
+    Never,
+}
+
+/// Decides PREEMPT AND ABORT for a target from its INQUIRY data (`None`: unknown). Returns
+/// the decision and, when abort is not used, why.
+pub fn decide_abort(policy: AbortPolicy, inquiry: Option<&Inquiry>) -> (bool, Option<&'static str>) {
+    match policy {
+        AbortPolicy::Always => (true, None),
+        AbortPolicy::Never => (false, Some("PREEMPT AND ABORT disabled")),
+        AbortPolicy::Auto => match inquiry.and_then(preempt_abort_hazard) {
+            Some(why) => (false, Some(why)),
+            None => (true, None),
+        },
+    }
+}
+
+/// After a plain PREEMPT (no ABORT), commands the victim queued at the target before the
+/// preempt may still execute: recovery of the victim's journal should wait this long after
+/// the preempt. PREEMPT AND ABORT aborts them and needs no wait. (The SCSI command timeout
+/// Linux `sd` uses; SPC gives no bound, so this is a policy value, not a guarantee.)
+pub const PLAIN_PREEMPT_SETTLE: Duration = Duration::from_secs(30);
 
 /// How a victim's key came to be absent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,6 +75,19 @@ pub struct PreemptReport {
     pub generation: u32,
     /// The reservation as left by this step (ours after preempting the holder, or re-made).
     pub reservation: Option<Reservation>,
+}
+
+impl PreemptReport {
+    /// How long recovery of the victim's state should wait after this step: nothing after a
+    /// PREEMPT AND ABORT, [`PLAIN_PREEMPT_SETTLE`] otherwise (including `AlreadyGone`: whoever
+    /// removed the key may have used a plain PREEMPT).
+    pub fn settle_before_recovery(&self) -> Duration {
+        match self.outcome {
+            PreemptOutcome::Preempted { aborted: true } => Duration::ZERO,
+            PreemptOutcome::WeAreFenced => Duration::ZERO,
+            _ => PLAIN_PREEMPT_SETTLE,
+        }
+    }
 }
 
 /// Preempts `victim` with our key `own` on `dev`, then verifies the victim's key is gone and
@@ -362,6 +406,21 @@ mod tests {
         let step = execute(&mut fencer, out.remove(0), Some(&a), ka, false, &mut out);
         assert_eq!(step, PrStep::WeAreFenced);
         assert!(out.is_empty(), "nothing proceeds on the fenced node");
+    }
+
+    #[test]
+    fn abort_policy() {
+        let lio = Inquiry { device_type: 0, vendor: "LIO-ORG".into(), product: "FILEIO".into(), revision: "4.0".into() };
+        let other = Inquiry { vendor: "NETAPP".into(), ..lio.clone() };
+        assert_eq!(decide_abort(AbortPolicy::Auto, Some(&other)), (true, None));
+        assert!(!decide_abort(AbortPolicy::Auto, Some(&lio)).0);
+        assert!(decide_abort(AbortPolicy::Auto, None).0);
+        assert!(decide_abort(AbortPolicy::Always, Some(&lio)).0);
+        assert!(!decide_abort(AbortPolicy::Never, Some(&other)).0);
+        let r = |outcome| PreemptReport { outcome, generation: 0, reservation: None };
+        assert_eq!(r(PreemptOutcome::Preempted { aborted: true }).settle_before_recovery(), Duration::ZERO);
+        assert_eq!(r(PreemptOutcome::Preempted { aborted: false }).settle_before_recovery(), PLAIN_PREEMPT_SETTLE);
+        assert_eq!(r(PreemptOutcome::AlreadyGone).settle_before_recovery(), PLAIN_PREEMPT_SETTLE);
     }
 
     #[test]

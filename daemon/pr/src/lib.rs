@@ -27,7 +27,7 @@ pub mod watch;
 
 pub use device::{PrDevice, PrOps, RegisterVia, Registered};
 pub use error::{Op, PrError};
-pub use fencing::{execute, join, preempt_and_verify, JoinReport, PreemptOutcome, PreemptReport, PrStep};
+pub use fencing::{decide_abort, execute, join, preempt_and_verify, AbortPolicy, JoinReport, PreemptOutcome, PreemptReport, PrStep};
 pub use key::PrKey;
-pub use scsi::{parse_read_keys, parse_read_reservation, ParseError, PrType, ReadKeys, ReadReservation, Reservation, FENCING_TYPE};
+pub use scsi::{parse_inquiry, parse_read_keys, parse_read_reservation, Inquiry, ParseError, PrType, ReadKeys, ReadReservation, Reservation, FENCING_TYPE};
 pub use watch::{KeyWatch, WatchAction, WatchState};

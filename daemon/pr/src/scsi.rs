@@ -320,6 +320,61 @@ pub fn encode_read_reservation(r: &ReadReservation) -> Vec<u8> {
     v
 }
 
+// --- INQUIRY ------------------------------------------------------------------------------
+
+pub const INQUIRY: u8 = 0x12;
+/// Standard INQUIRY data is at least 36 bytes (vendor, product, revision included).
+pub const INQUIRY_MIN_LEN: usize = 36;
+
+/// Standard INQUIRY (6-byte CDB, EVPD 0).
+pub fn inquiry_cdb(alloc_len: u8) -> [u8; 6] {
+    [INQUIRY, 0, 0, 0, alloc_len, 0]
+}
+
+/// The identifying part of standard INQUIRY data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inquiry {
+    /// PERIPHERAL DEVICE TYPE (0: direct-access block device).
+    pub device_type: u8,
+    pub vendor: String,
+    pub product: String,
+    pub revision: String,
+}
+
+/// Parses standard INQUIRY data: at least 36 bytes; the ASCII fields are trimmed (NUL counts
+/// as padding), any other byte outside printable ASCII is shown as '.'.
+pub fn parse_inquiry(buf: &[u8]) -> Result<Inquiry, ParseError> {
+    if buf.len() < INQUIRY_MIN_LEN {
+        return Err(ParseError::Short { len: buf.len() });
+    }
+    let text = |r: core::ops::Range<usize>| -> String {
+        buf[r]
+            .iter()
+            .map(|&b| match b {
+                0 => ' ',
+                0x20..=0x7e => b as char,
+                _ => '.',
+            })
+            .collect::<String>()
+            .trim()
+            .to_string()
+    };
+    Ok(Inquiry { device_type: buf[0] & 0x1f, vendor: text(8..16), product: text(16..32), revision: text(32..36) })
+}
+
+/// Why PREEMPT AND ABORT must not be sent to this target, if it must not.
+///
+/// The Linux LIO target (vendor `LIO-ORG`) deadlocks on it when the fabric queues command
+/// submission to a work item (tcm_loop, vhost-scsi): the PERSISTENT RESERVE OUT runs in that
+/// work item and `core_tmr_lun_reset` flushes the same work, so the preempting node's command
+/// never completes (seen on 6.1 and 6.12; lockdep reports recursive locking on
+/// `(work_completion)(&q->sq.work)`).
+pub fn preempt_abort_hazard(inq: &Inquiry) -> Option<&'static str> {
+    (inq.vendor == "LIO-ORG").then_some(
+        "the Linux LIO target deadlocks in PREEMPT AND ABORT on tcm_loop/vhost-scsi (core_tmr_lun_reset flushes its own submission work)",
+    )
+}
+
 // --- sense data and status ----------------------------------------------------------------
 
 /// The decision-relevant part of sense data.
@@ -670,6 +725,23 @@ mod tests {
                 assert_eq!(res.reservation.map(|r| r.pr_type.scsi()), (e.len() > 8).then(|| e[21]));
             }
         }
+    }
+
+    #[test]
+    fn inquiry() {
+        let mut b = vec![0u8; 36];
+        b[8..16].copy_from_slice(b"LIO-ORG ");
+        b[16..32].copy_from_slice(b"FILEIO          ");
+        b[32..36].copy_from_slice(b"4.0\0");
+        let i = parse_inquiry(&b).unwrap();
+        assert_eq!((i.device_type, i.vendor.as_str(), i.product.as_str(), i.revision.as_str()), (0, "LIO-ORG", "FILEIO", "4.0"));
+        assert!(preempt_abort_hazard(&i).is_some());
+        b[8..16].copy_from_slice(b"IET     ");
+        assert!(preempt_abort_hazard(&parse_inquiry(&b).unwrap()).is_none());
+        assert_eq!(parse_inquiry(&b[..35]), Err(ParseError::Short { len: 35 }));
+        b[16] = 0xff;
+        assert!(parse_inquiry(&b).unwrap().product.starts_with('.'));
+        assert_eq!(inquiry_cdb(96), [0x12, 0, 0, 0, 96, 0]);
     }
 
     #[test]

@@ -160,7 +160,7 @@ fn handle(line: &str, id: u64, engine: &SyncSender<Event>) -> String {
             Err(e) => return format!("error {e}"),
         },
         ["release", name] => match parse_name(name) {
-            Ok(res) => CtlReq::Release { client: id, res, reply: tx },
+            Ok(res) => CtlReq::Release { res, reply: tx },
             Err(e) => return format!("error {e}"),
         },
         ["master", name] => match parse_name(name) {

@@ -6,14 +6,17 @@
 //! and took it, and we must stop), write the next sequence, then read every slot back in one
 //! O_DIRECT read. A write slower than the header's I/O bound is not reported as a success.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use mxfs_disk::claim::{Claim, SlotView};
 use mxfs_disk::device::{AlignedBuf, BlockDevice};
 use mxfs_disk::LockstateFile;
-use mxfs_uapi::ident::{Hostname, Uuid};
+use mxfs_uapi::ident::Uuid;
 use mxfs_uapi::lockstate::{slot_flags, HeartbeatSlot, LockGrant, LockRecord, SlotState, RECORD_LEN};
 
 use crate::args::Location;
@@ -29,8 +32,8 @@ pub enum DiskReq {
     Purge { victim: u32 },
     /// Never write again (we self-fenced or lost our slot).
     StopWrites,
-    /// Clean exit: free these records of ours and our slot, then stop.
-    Shutdown { free: Vec<u32> },
+    /// Clean exit: free these records of ours (and our slot, with `release`), then stop.
+    Shutdown { free: Vec<u32>, release: bool },
 }
 
 /// One held slot as read back.
@@ -42,7 +45,6 @@ pub struct SlotObs {
     pub generation: u64,
     pub nonce: [u8; 16],
     pub sequence: u64,
-    pub hostname: Hostname,
 }
 
 pub enum DiskEvent {
@@ -52,37 +54,35 @@ pub enum DiskEvent {
     Purged { victim: u32, freed: usize },
 }
 
+/// The two disk threads: heartbeats on one, lock records and purges on the other, so a purge
+/// scanning the whole record region never delays a heartbeat past the dead threshold.
 pub struct DiskThread {
+    hb: Worker,
+    rec: Worker,
+    writes: Arc<AtomicBool>,
+}
+
+struct Worker {
     tx: SyncSender<DiskReq>,
     done: Receiver<()>,
     handle: Option<JoinHandle<()>>,
 }
 
-impl DiskThread {
-    pub fn start(
-        ls: LockstateFile,
-        loc: &Location,
-        claim: Claim,
-        events: impl Fn(DiskEvent) + Send + 'static,
-    ) -> Result<DiskThread, String> {
-        let h = *ls.header();
-        let bs = h.geometry.block_size as usize;
-        let bulk = BlockDevice::open(&loc.path, loc.offset, bs).map_err(|e| e.to_string())?;
+impl Worker {
+    fn spawn(name: &str, mut d: Disk, events: Arc<dyn Fn(DiskEvent) + Send + Sync>) -> Result<Worker, String> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1024);
         let (done_tx, done) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
-            .name("mxfsd-disk".into())
+            .name(name.into())
             .spawn(move || {
-                let mut d = Disk { ls, bulk, claim, writes: true, io_timeout_ms: h.timing.io_timeout_ms.into() };
-                d.run(rx, &events);
+                d.run(rx, &*events);
                 let _ = done_tx.send(());
             })
             .map_err(|e| e.to_string())?;
-        Ok(DiskThread { tx, done, handle: Some(handle) })
+        Ok(Worker { tx, done, handle: Some(handle) })
     }
 
-    /// Queues a request; false if the queue is full (the caller treats it as not done).
-    pub fn send(&self, req: DiskReq) -> bool {
+    fn send(&self, req: DiskReq) -> bool {
         match self.tx.try_send(req) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {
@@ -93,9 +93,7 @@ impl DiskThread {
         }
     }
 
-    /// Sends a last request (if any), lets the thread drain its queue and waits for it, at
-    /// most `limit` (a disk stuck in I/O must not keep the daemon from exiting).
-    pub fn finish(mut self, last: Option<DiskReq>, limit: std::time::Duration) {
+    fn finish(mut self, last: Option<DiskReq>, limit: std::time::Duration) {
         if let Some(r) = last {
             let _ = self.tx.try_send(r);
         }
@@ -105,8 +103,53 @@ impl DiskThread {
                 let _ = h.join();
             }
         } else {
-            log::warn!("lockstate: the disk thread did not finish in time");
+            log::warn!("lockstate: a disk thread did not finish in time");
         }
+    }
+}
+
+impl DiskThread {
+    pub fn start(
+        ls: LockstateFile,
+        loc: &Location,
+        claim: Claim,
+        events: impl Fn(DiskEvent) + Send + Sync + 'static,
+    ) -> Result<DiskThread, String> {
+        let h = *ls.header();
+        let bs = h.geometry.block_size as usize;
+        let events: Arc<dyn Fn(DiskEvent) + Send + Sync> = Arc::new(events);
+        let writes = Arc::new(AtomicBool::new(true));
+        let io_timeout_ms = h.timing.io_timeout_ms.into();
+        let rec_ls = LockstateFile::open(&loc.path, loc.offset, &h.volume_uuid).map_err(|e| e.to_string())?;
+        let open_bulk = || BlockDevice::open(&loc.path, loc.offset, bs).map_err(|e| e.to_string());
+        let hb = Disk { ls, bulk: open_bulk()?, claim, writes: writes.clone(), io_timeout_ms, gens: HashMap::new() };
+        let rec = Disk { ls: rec_ls, bulk: open_bulk()?, claim, writes: writes.clone(), io_timeout_ms, gens: HashMap::new() };
+        Ok(DiskThread {
+            hb: Worker::spawn("mxfsd-disk-hb", hb, events.clone())?,
+            rec: Worker::spawn("mxfsd-disk-rec", rec, events)?,
+            writes,
+        })
+    }
+
+    /// Queues a request; false if the queue is full (the caller treats it as not done).
+    pub fn send(&self, req: DiskReq) -> bool {
+        match req {
+            DiskReq::StopWrites => {
+                self.writes.store(false, Ordering::SeqCst);
+                true
+            }
+            DiskReq::Heartbeat { .. } => self.hb.send(req),
+            _ => self.rec.send(req),
+        }
+    }
+
+    /// Frees `free` and our slot (unless writes were stopped), lets both threads drain their
+    /// queues and waits for them, at most `limit` each (a disk stuck in I/O must not keep the
+    /// daemon from exiting).
+    pub fn finish(self, free: Option<Vec<u32>>, limit: std::time::Duration) {
+        let release = free.is_some();
+        self.rec.finish(free.map(|f| DiskReq::Shutdown { free: f, release: false }), limit);
+        self.hb.finish(release.then_some(DiskReq::Shutdown { free: Vec::new(), release: true }), limit);
     }
 }
 
@@ -114,32 +157,39 @@ struct Disk {
     ls: LockstateFile,
     bulk: BlockDevice,
     claim: Claim,
-    writes: bool,
+    writes: Arc<AtomicBool>,
     io_timeout_ms: u64,
+    gens: HashMap<u32, u64>,
 }
 
 impl Disk {
+    fn writing(&self) -> bool {
+        self.writes.load(Ordering::SeqCst)
+    }
+
     fn run(&mut self, rx: Receiver<DiskReq>, events: &dyn Fn(DiskEvent)) {
         while let Ok(req) = rx.recv() {
             match req {
                 DiskReq::Heartbeat { counter } => self.heartbeat(counter, events),
                 DiskReq::Record { token, index, grant } => {
-                    let ok = self.writes && self.write_record(index, grant);
+                    let ok = self.writing() && self.write_record(index, grant);
                     events(DiskEvent::Recorded { token, ok });
                 }
                 DiskReq::Purge { victim } => {
-                    let freed = if self.writes { self.purge(victim) } else { 0 };
+                    let freed = if self.writing() { self.purge(victim) } else { 0 };
                     events(DiskEvent::Purged { victim, freed });
                 }
-                DiskReq::StopWrites => self.writes = false,
-                DiskReq::Shutdown { free } => {
-                    if self.writes {
+                DiskReq::StopWrites => self.writes.store(false, Ordering::SeqCst),
+                DiskReq::Shutdown { free, release } => {
+                    if self.writing() {
                         for i in free {
                             self.write_record(i, None);
                         }
-                        match self.ls.write_slot(self.claim.slot, &self.claim.release()) {
-                            Ok(()) => log::info!("lockstate: heartbeat slot {} released", self.claim.slot),
-                            Err(e) => log::warn!("lockstate: cannot release heartbeat slot {}: {e}", self.claim.slot),
+                        if release {
+                            match self.ls.write_slot(self.claim.slot, &self.claim.release()) {
+                                Ok(()) => log::info!("lockstate: heartbeat slot {} released", self.claim.slot),
+                                Err(e) => log::warn!("lockstate: cannot release heartbeat slot {}: {e}", self.claim.slot),
+                            }
                         }
                     }
                     return;
@@ -149,7 +199,7 @@ impl Disk {
     }
 
     fn heartbeat(&mut self, counter: u64, events: &dyn Fn(DiskEvent)) {
-        if !self.writes {
+        if !self.writing() {
             return;
         }
         let started = Instant::now();
@@ -165,7 +215,7 @@ impl Disk {
                 "lockstate: heartbeat slot {} no longer holds our claim: another node judged us dead; stopping all lockstate I/O",
                 self.claim.slot
             );
-            self.writes = false;
+            self.writes.store(false, Ordering::SeqCst);
             events(DiskEvent::Written { counter, ok: false, at: clock::now_ms() });
             return;
         }
@@ -211,7 +261,6 @@ impl Disk {
                         generation: s.generation,
                         nonce: s.nonce,
                         sequence: s.sequence,
-                        hostname: s.hostname,
                     });
                 }
             }
@@ -220,13 +269,22 @@ impl Disk {
     }
 
     fn write_record(&mut self, index: u32, grant: Option<LockGrant>) -> bool {
-        let generation = match self.ls.read_lock(index) {
-            Ok(r) => r.generation.saturating_add(1),
-            // A torn or blank record is simply overwritten.
-            Err(_) => 1,
+        // Records in our partition are written only by us, so their generation is read once.
+        let generation = match self.gens.get(&index) {
+            Some(g) => g.saturating_add(1),
+            None => match self.ls.read_lock(index) {
+                Ok(r) => r.generation.saturating_add(1),
+                // A torn or blank record is simply overwritten.
+                Err(_) => 1,
+            },
         };
         match self.ls.write_lock(index, &LockRecord { generation, grant }) {
-            Ok(()) => true,
+            Ok(()) => {
+                if self.gens.len() < 1 << 16 {
+                    self.gens.insert(index, generation);
+                }
+                true
+            }
             Err(e) => {
                 log::error!("lockstate: cannot write lock record {index}: {e}");
                 false

@@ -39,7 +39,7 @@ use crate::clock;
 pub enum CtlReq {
     Lock { client: u64, res: ResName, mode: Mode, reply: Sender<String> },
     Unlock { client: u64, res: ResName, reply: Sender<String> },
-    Release { client: u64, res: ResName, reply: Sender<String> },
+    Release { res: ResName, reply: Sender<String> },
     Status { reply: Sender<String> },
     Master { res: ResName, reply: Sender<String> },
     /// The client disconnected: its locks are unlocked.
@@ -253,8 +253,7 @@ impl Engine {
         if let Some(d) = self.p.disk.take() {
             let free = self.used_records.keys().copied().collect();
             // After a self-fence nothing may be written, not even the slot release.
-            let last = self.stopped.is_none().then_some(DiskReq::Shutdown { free });
-            d.finish(last, Duration::from_secs(5));
+            d.finish(self.stopped.is_none().then_some(free), Duration::from_secs(5));
         }
     }
 
@@ -322,6 +321,11 @@ impl Engine {
                 log::info!("view e{} (coordinator {}): members {}", v.id.epoch, hex(v.id.coordinator), members.join(" "));
                 if let Some(m) = &self.p.mesh {
                     m.set_epoch(v.id.epoch);
+                }
+                // A member of the new view is alive again (a restarted node): forget its death.
+                for n in v.nodes() {
+                    self.dead.remove(&(n.0 as u32));
+                    self.fenced.remove(&(n.0 as u32));
                 }
                 self.view = Some(v);
             }
@@ -494,7 +498,7 @@ impl Engine {
                 self.drop_use(client, &res, true);
                 let _ = reply.send("ok".into());
             }
-            CtlReq::Release { client: _, res, reply } => {
+            CtlReq::Release { res, reply } => {
                 let in_use = self.locks.get(&res).map_or(0, |l| l.in_use);
                 if in_use > 0 {
                     let _ = reply.send(format!("error {} is in use", res_text(&res)));
@@ -535,20 +539,22 @@ impl Engine {
         };
         let d = Delivery { req, res: res.clone(), mode, client: p.client, reply: p.reply };
         debug_assert_eq!(p.res, res);
+        let persisting = self.persisting();
         let lr = self.locks.entry(res.clone()).or_default();
         lr.in_use += 1;
+        let (recorded_mode, inflight, last_token) = (lr.record.map(|(_, m)| m), lr.writes_inflight, lr.last_token);
         *self.clients.entry(d.client).or_default().entry(res.clone()).or_default() += 1;
-        if !self.persisting() {
+        if !persisting {
             self.deliver(d);
             return;
         }
-        let recorded = lr.record.is_some_and(|(_, m)| m == Some(mode));
-        if recorded && lr.writes_inflight == 0 {
+        let recorded = recorded_mode == Some(Some(mode));
+        if recorded && inflight == 0 {
             self.deliver(d);
             return;
         }
         if recorded {
-            let token = lr.last_token;
+            let token = last_token;
             if let Some(w) = self.waiting.get_mut(&token) {
                 w.1.push(d);
                 return;

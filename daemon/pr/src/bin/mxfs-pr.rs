@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use mxfs_cluster::fence::Fencer;
 use mxfs_cluster::NodeId;
-use mxfs_pr::fencing::{self, PrStep};
+use mxfs_pr::fencing::{self, AbortPolicy, PrStep};
 use mxfs_pr::{KeyWatch, PrDevice, PrError, PrKey, PrOps, ReadKeys, ReadReservation, RegisterVia, WatchAction};
 use mxfs_uapi::ident::{node_id_from_uuid, parse_uuid};
 
@@ -40,6 +40,13 @@ enum Via {
     Ioctl,
     /// SG_IO PERSISTENT RESERVE OUT without APTPL only.
     Sgio,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Abort {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand, Debug)]
@@ -116,9 +123,9 @@ enum Command {
         /// The dead node's id (its key is derived from it).
         #[arg(long, value_parser = parse_node_id)]
         victim_node: u32,
-        /// Try PREEMPT AND ABORT first.
-        #[arg(long)]
-        abort: bool,
+        /// PREEMPT AND ABORT: auto uses it unless the target is known to mishandle it.
+        #[arg(long, value_enum, default_value = "auto")]
+        abort: Abort,
         /// The victim was the owner (the sequence then ends with a takeover).
         #[arg(long)]
         owner: bool,
@@ -234,12 +241,23 @@ fn run(cmd: Command) -> Result<(), Failure> {
             println!("{}", PrKey::for_node(id));
         }
         Command::Probe { device } => {
-            let keys = open(&device)?.probe()?;
+            let dev = open(&device)?;
+            let keys = dev.probe()?;
             println!(
                 "{device} supports SCSI persistent reservations (generation {}, {} registered keys)",
                 keys.generation,
                 keys.keys.len()
             );
+            match dev.inquiry() {
+                Ok(i) => {
+                    println!("target {} {} {}", i.vendor, i.product, i.revision);
+                    match fencing::decide_abort(AbortPolicy::Auto, Some(&i)) {
+                        (true, _) => println!("fencing uses PREEMPT AND ABORT"),
+                        (false, why) => println!("fencing uses PREEMPT without ABORT: {}", why.unwrap_or("")),
+                    }
+                }
+                Err(e) => println!("INQUIRY failed: {e}"),
+            }
         }
         Command::Keys { device } => print_keys(&open(&device)?.read_keys()?),
         Command::Reservation { device } => print_reservation(&open(&device)?.read_reservation()?),
@@ -281,6 +299,15 @@ fn run(cmd: Command) -> Result<(), Failure> {
         }
         Command::Fence { device, key, victim_node, abort, owner } => {
             let dev = open(&device)?;
+            let policy = match abort {
+                Abort::Auto => AbortPolicy::Auto,
+                Abort::Always => AbortPolicy::Always,
+                Abort::Never => AbortPolicy::Never,
+            };
+            let (abort, why) = fencing::decide_abort(policy, dev.inquiry().ok().as_ref());
+            if let Some(why) = why {
+                println!("PREEMPT AND ABORT not used: {why}");
+            }
             let victim = NodeId(u64::from(victim_node));
             let mut fencer = Fencer::default();
             let mut actions = Vec::new();
@@ -290,6 +317,7 @@ fn run(cmd: Command) -> Result<(), Failure> {
                 match fencing::execute(&mut fencer, action, Some(&dev), key, abort, &mut next) {
                     PrStep::Completed(r) => {
                         println!("fence {}: {:?}, generation {}", PrKey::for_node(victim_node), r.outcome, r.generation);
+                        println!("recovery may start in {} s", r.settle_before_recovery().as_secs());
                         if let Some(res) = r.reservation {
                             println!(
                                 "reservation {} type {}",

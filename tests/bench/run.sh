@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# make bench: mxfs against plain XFS in one VM run (a benchmark, never a test).
+#
+#   tests/bench/run.sh
+#
+# Boots one guest with the test kernel, the product and the Debian rootfs; each round (3 by
+# default) runs fio (sequential 1 MiB and random 4 KiB, read and write, buffered and O_DIRECT),
+# create/stat/unlink of 10,000 files and an untar of CPython's Lib on plain XFS and on mxfs,
+# each on a freshly made XFS. Prints one line per benchmark,
+#   BENCH <name> mxfs=<median> xfs=<median> ratio=<mxfs/xfs> unit=<unit>
+# and writes bench.txt, bench.png (bar chart of the ratios) and the guest's log to $OUT.
+#
+# Environment: MXFS_BENCH_ROUNDS (3), MXFS_BENCH_OUT (/tmp/mxfs-bench), MXFS_BENCH_TIMEOUT
+# (seconds, 5400); the artifact variables of tests/run-guest.sh (MXFS_KO, MXFS_BIN_DIR, ...).
+set -euo pipefail
+. "$(dirname "$0")/../qemu-ci/common.sh"
+
+OUT=${MXFS_BENCH_OUT:-/tmp/mxfs-bench}
+rounds=${MXFS_BENCH_ROUNDS:-3}
+bash "$ROOT/qemu-ci/deps.sh" bench
+export MXFS_KDIR=${MXFS_KDIR:-$(bash "$ROOT/qemu-ci/kernel.sh")}
+export MXFS_ACCEL=${MXFS_ACCEL:-$(bash "$ROOT/qemu-ci/accel.sh")}
+base=$(bash "$ROOT/qemu-ci/initramfs.sh")
+rootfs=$(bash "$ROOT/qemu-ci/rootfs.sh")
+mkdir -p "$OUT"
+
+# The benchmark's guest files travel in a second cpio archive appended to the test initramfs
+# (the kernel unpacks both), so the guest tests' image stays as it is.
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+mkdir -p "$stage/tests/guest"
+install -m 0644 "$ROOT/tests/bench/guest.sh" "$stage/tests/guest/bench.sh"
+install -m 0644 "$ROOT/tests/bench/bench.py" "$stage/tests/guest/bench.py"
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) | gzip -1 >"$stage/extra.cpio.gz"
+cat "$base" "$stage/extra.cpio.gz" >"$OUT/initrd.gz"
+
+log "benchmark: $rounds rounds on mxfs and plain XFS (about $((rounds * 4)) minutes under TCG)"
+start=$(date +%s)
+vm_rc=0
+MXFS_VM_ROOTFS=$rootfs MXFS_VM_TIMEOUT=${MXFS_BENCH_TIMEOUT:-5400} \
+  MXFS_VM_APPEND="mxfs_bench_rounds=$rounds ${MXFS_VM_APPEND:-}" \
+  bash "$ROOT/qemu-ci/vm.sh" bench "$OUT/initrd.gz" "$OUT/vm" || vm_rc=$?
+log "guest finished in $(($(date +%s) - start)) s (log $OUT/vm/serial.log)"
+if ! reasons=$(bash "$ROOT/qemu-ci/verdict.sh" bench "$OUT/vm/serial.log"); then
+  echo "benchmark run failed (QEMU status $vm_rc):"
+  sed 's/^/    /' <<<"$reasons"
+  tr -d '\r' <"$OUT/vm/serial.log" | sed -n '/^MXFS-TEST-BEGIN/,/^MXFS-SYSLOG-BEGIN/p' | tail -n 30 | sed 's/^/    /'
+  exit 1
+fi
+# Debian's python3 (it has python3-matplotlib), whatever python3 comes first on PATH.
+py=/usr/bin/python3
+[ -x "$py" ] || py=python3
+tr -d '\r' <"$OUT/vm/serial.log" >"$OUT/serial.txt"
+"$py" "$ROOT/tests/bench/report.py" "$OUT/serial.txt" "$OUT"
