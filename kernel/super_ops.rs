@@ -25,7 +25,6 @@ static SUPER_OPS: SyncTable<bindings::super_operations> = SyncTable(bindings::su
     drop_inode: Some(bindings::generic_delete_inode),
     statfs: Some(statfs),
     remount_fs: Some(remount_fs),
-    show_options: Some(show_options),
     ..zeroed()
 });
 
@@ -265,23 +264,14 @@ unsafe extern "C" fn remount_fs(sb: *mut bindings::super_block, flags: *mut c_in
         unsafe {
             if *flags & bindings::MXFS_SB_RDONLY != 0 {
                 let lower_sb = (*lower::sb_info(sb).lower_mnt).mnt_sb;
-                kernel::error::to_result(bindings::sync_filesystem(lower_sb))?;
+                // sync_filesystem wants the superblock's s_umount held.
+                bindings::down_read(&raw mut (*lower_sb).s_umount);
+                let ret = bindings::sync_filesystem(lower_sb);
+                bindings::up_read(&raw mut (*lower_sb).s_umount);
+                kernel::error::to_result(ret)?;
             }
         }
         Ok(0)
     })
 }
 
-/// /proc/mounts shows the options the lower XFS runs with (log buffers, inode64, quotas...).
-unsafe extern "C" fn show_options(seq: *mut bindings::seq_file, root: *mut bindings::dentry) -> c_int {
-    // SAFETY: `root` is our root dentry; the lower mount and its superblock live as long as
-    // our superblock.
-    unsafe {
-        let lower_mnt = lower::sb_info((*root).d_sb).lower_mnt;
-        let lower_sb = (*lower_mnt).mnt_sb;
-        match (*(*lower_sb).s_op).show_options {
-            Some(show) => show(seq, (*lower_mnt).mnt_root),
-            None => 0,
-        }
-    }
-}

@@ -11,7 +11,9 @@
 #
 # Environment: MXFS_KDIR (kernel tree), MXFS_ACCEL (tcg|kvm, default: accel.sh),
 # MXFS_VM_TIMEOUT (seconds, default 600), MXFS_VM_MEM (MiB, 1024), MXFS_VM_SMP (2),
-# MXFS_VM_APPEND (extra kernel command line), MXFS_VM_ROOTFS (see below).
+# MXFS_VM_APPEND (extra kernel command line), MXFS_VM_ROOTFS (see below),
+# MXFS_VM_EXTRA_ARGS (extra QEMU arguments, split on blanks: e.g. a virtio-scsi controller and
+# an iSCSI LUN for tests/pr-tgt.sh).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -56,7 +58,7 @@ cmdline="console=ttyS0 panic=-1 acpi=noirq mitigations=off printk.devkmsg=on"
 cmdline+=" mxfs_test=$name mxfs_timeout=$guest_timeout ${MXFS_VM_APPEND:-}"
 
 rc=0
-# shellcheck disable=SC2046 # disk() output is meant to be split
+# shellcheck disable=SC2046,SC2086 # disk() output and MXFS_VM_EXTRA_ARGS are meant to be split
 timeout -k 10 "$timeout" qemu-system-x86_64 \
   -nodefaults -no-user-config -no-reboot -display none \
   "${accel_args[@]}" -m "${MXFS_VM_MEM:-1024}" -smp "${MXFS_VM_SMP:-2}" \
@@ -66,6 +68,7 @@ timeout -k 10 "$timeout" qemu-system-x86_64 \
   $(disk "$out/vda.img" scratch mxfs-scratch) \
   $(disk "$out/vdb.img" test mxfs-test) \
   "${rootfs_disk[@]}" \
+  ${MXFS_VM_EXTRA_ARGS:-} \
   -netdev user,id=n0,restrict=on -device virtio-net-pci,netdev=n0,mac=52:54:00:6d:78:01 \
   >"$out/qemu.log" 2>&1 || rc=$?
 exit "$rc"

@@ -32,6 +32,8 @@ fn generic(opt: &str) -> Option<Effect> {
     use Effect::*;
     let effect = match opt {
         "defaults" => Drop,
+        // mount -o remount,ro|rw calls the helper too; the kernel re-checks mxfs options.
+        "remount" => Set(MsFlags::MS_REMOUNT),
         "ro" => Set(MsFlags::MS_RDONLY),
         "rw" => Clear(MsFlags::MS_RDONLY),
         "nosuid" => Set(MsFlags::MS_NOSUID),
@@ -204,10 +206,6 @@ mod tests {
         assert_eq!(err.code, 32);
         assert_eq!(err.msg, "unknown option 'inode64'");
         assert_eq!(parse("RO", false).unwrap_err().msg, "unknown option 'RO'");
-        assert_eq!(
-            parse("remount", false).unwrap_err().msg,
-            "unknown option 'remount'"
-        );
     }
 
     #[test]
@@ -225,6 +223,12 @@ mod tests {
         let err = parse("mountpoint=/elsewhere", false).unwrap_err();
         assert_eq!(err.code, 32);
         assert!(err.msg.contains("set by mount.mxfs itself"), "{}", err.msg);
+    }
+
+    #[test]
+    fn remount_is_a_flag() {
+        let o = parse("remount,ro", false).unwrap();
+        assert!(o.flags.contains(MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY));
     }
 
     #[test]

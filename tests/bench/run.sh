@@ -13,7 +13,7 @@
 # Environment: MXFS_BENCH_ROUNDS (3), MXFS_BENCH_OUT (/tmp/mxfs-bench), MXFS_BENCH_TIMEOUT
 # (seconds, 5400); the artifact variables of tests/run-guest.sh (MXFS_KO, MXFS_BIN_DIR, ...).
 set -euo pipefail
-. "$(dirname "$0")/../qemu-ci/common.sh"
+. "$(dirname "$0")/../../qemu-ci/common.sh"
 
 OUT=${MXFS_BENCH_OUT:-/tmp/mxfs-bench}
 rounds=${MXFS_BENCH_ROUNDS:-3}

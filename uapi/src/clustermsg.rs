@@ -299,10 +299,7 @@ pub struct HeartbeatRef<'a> {
     pub view: Option<ViewRef<'a>>,
 }
 
-fn take<'a, T: FromBytes + KnownLayout + Immutable + Unaligned>(
-    buf: &'a [u8],
-    at: usize,
-) -> Result<(&'a T, usize)> {
+fn take<T: FromBytes + KnownLayout + Immutable + Unaligned>(buf: &[u8], at: usize) -> Result<(&T, usize)> {
     let size = core::mem::size_of::<T>();
     let end = at.checked_add(size).ok_or(ClusterMsgError::Truncated { need: usize::MAX, got: buf.len() })?;
     let bytes = buf.get(at..end).ok_or(ClusterMsgError::Truncated { need: end, got: buf.len() })?;

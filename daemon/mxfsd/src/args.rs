@@ -399,4 +399,36 @@ mod tests {
             matches!(parse(argv(&["--help"])), Err(ArgsOutcome::Info(t)) if t.contains("--device"))
         );
     }
+
+    #[test]
+    fn standalone_and_format_need_no_device() {
+        let c = parse_cli(argv(&["--standalone", "--uuid", UUID, "--lockstate", "/var/tmp/ls:4096", "--port", "0"])).unwrap();
+        assert_eq!(c.mode(), Mode::Standalone);
+        assert_eq!(
+            parse_location(c.lockstate.as_deref().unwrap()).unwrap(),
+            Location { path: "/var/tmp/ls".into(), offset: 4096 }
+        );
+        let c = parse_cli(argv(&["--format-lockstate", "/dev/sdb:0", "--volume-uuid", UUID])).unwrap();
+        assert_eq!(c.mode(), Mode::Format);
+        assert!(parse(argv(&["--standalone", "--uuid", UUID])).is_err());
+    }
+
+    #[test]
+    fn cluster_options_are_checked() {
+        for rest in [
+            &["--standalone", "--uuid", "bad"][..],
+            &["--standalone", "--uuid", UUID, "--hostname", "a b"][..],
+            &["--standalone", "--uuid", UUID, "--discovery-port", "0"][..],
+            &["--device", "/dev/sdb", "--uuid", UUID, "--port", "0"][..],
+            &["--standalone", "--format-lockstate", "x", "--uuid", UUID][..],
+        ] {
+            assert!(matches!(parse_cli(argv(rest)), Err(ArgsOutcome::Usage(_))), "{rest:?}");
+        }
+        let c = parse_cli(argv(&["--device", "/dev/sdb", "--uuid", UUID, "--peers", "10.0.0.1,10.0.0.2:9000"])).unwrap();
+        assert_eq!(
+            resolve_peers(&c.peers, 7601).unwrap(),
+            vec!["10.0.0.1:7601".parse().unwrap(), "10.0.0.2:9000".parse().unwrap()]
+        );
+        assert_eq!(parse_location("/a:b").unwrap(), Location { path: "/a:b".into(), offset: 0 });
+    }
 }

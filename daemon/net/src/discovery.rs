@@ -110,7 +110,7 @@ pub fn multicast_interfaces(names: &[String]) -> Vec<(String, Ipv4Addr)> {
             continue;
         };
         let flags = ifa.flags;
-        let named = names.iter().any(|n| *n == ifa.interface_name);
+        let named = names.contains(&ifa.interface_name);
         let usable = if names.is_empty() {
             flags.contains(InterfaceFlags::IFF_UP)
                 && flags.contains(InterfaceFlags::IFF_MULTICAST)

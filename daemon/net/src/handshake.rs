@@ -206,3 +206,86 @@ pub fn write_frame(w: &mut impl Write, enc: &mut FrameEncoder, t: u8, payload: &
     w.write_all(&sealed.mac)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mxfs_uapi::ident::node_id_from_uuid;
+    use mxfs_uapi::peer::Role;
+    use std::net::TcpListener;
+
+    const VOL: Uuid = [0x42; 16];
+
+    fn local(role: Role, b: u8, secret: [u8; 32]) -> Local {
+        let uuid = [b; 16];
+        Local {
+            hello: Hello {
+                role,
+                tcp_port: 7600,
+                node_id: node_id_from_uuid(&uuid),
+                node_uuid: uuid,
+                volume_uuid: VOL,
+                nonce: [b ^ 0x5a; 32],
+                incarnation: 9,
+            },
+            secret,
+        }
+    }
+
+    /// Runs both ends over a real loopback connection.
+    fn pair(a: Local, b: Local, expect: Option<Uuid>) -> (Result<Session, ConnError>, Result<Session, ConnError>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            handshake(&mut s, &b, None, Duration::from_secs(2))
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let ra = handshake(&mut c, &a, expect, Duration::from_secs(2));
+        drop(c);
+        (ra, t.join().unwrap())
+    }
+
+    #[test]
+    fn same_secret_establishes_and_frames_flow() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut sess = handshake(&mut s, &local(Role::Responder, 2, [7; 32]), None, Duration::from_secs(2)).unwrap();
+            let f = sess.reader.next(&mut s, &mut sess.dec).unwrap();
+            (sess.remote.node_uuid, f.msg_type, f.payload)
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut sess = handshake(&mut c, &local(Role::Initiator, 1, [7; 32]), Some([2; 16]), Duration::from_secs(2)).unwrap();
+        assert_eq!(sess.remote.node_uuid, [2; 16]);
+        write_frame(&mut c, &mut sess.enc, msg_type::DLM, b"hello dlm").unwrap();
+        let (uuid, t, p) = t.join().unwrap();
+        assert_eq!((uuid, t, p.as_slice()), ([1; 16], msg_type::DLM, &b"hello dlm"[..]));
+    }
+
+    #[test]
+    fn wrong_secret_is_refused_on_both_ends() {
+        let (a, b) = pair(local(Role::Initiator, 1, [7; 32]), local(Role::Responder, 2, [8; 32]), None);
+        assert!(matches!(a, Err(ConnError::Protocol(PeerError::BadMac))), "{:?}", a.err());
+        assert!(matches!(b, Err(ConnError::Protocol(PeerError::BadMac))), "{:?}", b.err());
+        assert!(a.err().unwrap().is_rejection());
+    }
+
+    #[test]
+    fn the_wrong_node_or_ourselves_is_refused() {
+        let (a, _) = pair(local(Role::Initiator, 1, [7; 32]), local(Role::Responder, 2, [7; 32]), Some([3; 16]));
+        assert!(matches!(a, Err(ConnError::WrongPeer { .. })));
+        let (a, _) = pair(local(Role::Initiator, 1, [7; 32]), local(Role::Responder, 1, [7; 32]), None);
+        assert!(matches!(a, Err(ConnError::Protocol(PeerError::SelfConnection))), "{:?}", a.err());
+    }
+
+    #[test]
+    fn a_silent_peer_times_out() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let _held = l.accept().unwrap();
+        let r = handshake(&mut c, &local(Role::Initiator, 1, [7; 32]), None, Duration::from_millis(200));
+        assert!(matches!(r, Err(ConnError::Timeout)), "{:?}", r.err());
+    }
+}

@@ -305,7 +305,7 @@ fn on_discovery(sh: &Arc<Shared>, ev: DiscoveryEvent) {
             }
             reg.book.remove(&ann.node_id);
             drop(reg);
-            return on_discovery(sh, DiscoveryEvent::Found { ann, from });
+            on_discovery(sh, DiscoveryEvent::Found { ann, from });
         }
         None => {
             if reg.book.len() >= MAX_CONNECTIONS {

@@ -11,10 +11,10 @@ use std::time::Duration;
 use crate::error::{errno_text, Op, PrError};
 use crate::key::PrKey;
 use crate::scsi::{
-    classify_ioctl, classify_sg, inquiry_cdb, parse_inquiry, parse_read_keys, parse_read_reservation,
-    prin_cdb, prout_cdb, prout_params, Inquiry, IoctlVerdict, ParseError, ReadKeys, ReadReservation,
-    SgVerdict, FENCING_TYPE,
-    PRIN_READ_KEYS, PRIN_READ_RESERVATION, PROUT_REGISTER, PROUT_REGISTER_AND_IGNORE_EXISTING_KEY,
+    classify_ioctl, classify_sg, inquiry_cdb, parse_inquiry, parse_read_keys,
+    parse_read_reservation, prin_cdb, prout_cdb, prout_params, Inquiry, IoctlVerdict, ParseError,
+    ReadKeys, ReadReservation, SgVerdict, FENCING_TYPE, PRIN_READ_KEYS, PRIN_READ_RESERVATION,
+    PROUT_REGISTER, PROUT_REGISTER_AND_IGNORE_EXISTING_KEY,
 };
 use crate::sys::{self, Data, PrClear, PrPreempt, PrRegistration, PrReservation, PR_FL_IGNORE_KEY};
 
@@ -83,8 +83,14 @@ impl PrDevice {
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
-            .map_err(|e| PrError::Errno { op: Op::Probe, errno: e.raw_os_error().unwrap_or(libc::EIO) })?;
-        Ok(PrDevice { file, path: path.to_string() })
+            .map_err(|e| PrError::Errno {
+                op: Op::Probe,
+                errno: e.raw_os_error().unwrap_or(libc::EIO),
+            })?;
+        Ok(PrDevice {
+            file,
+            path: path.to_string(),
+        })
     }
 
     pub fn path(&self) -> &str {
@@ -92,7 +98,11 @@ impl PrDevice {
     }
 
     fn not_supported(&self, op: Op, detail: impl Into<String>) -> PrError {
-        PrError::NotSupported { device: self.path.clone(), op, detail: detail.into() }
+        PrError::NotSupported {
+            device: self.path.clone(),
+            op,
+            detail: detail.into(),
+        }
     }
 
     /// Checks that the block driver implements the PR ioctls (without sending a command) and
@@ -102,12 +112,20 @@ impl PrDevice {
         match (ret, errno) {
             (r, libc::EFAULT) if r < 0 => {}
             (r, libc::EOPNOTSUPP) if r < 0 => {
-                return Err(self.not_supported(Op::Probe, "the block driver has no persistent reservation operations"))
+                return Err(self.not_supported(
+                    Op::Probe,
+                    "the block driver has no persistent reservation operations",
+                ))
             }
             (r, libc::ENOTTY) if r < 0 => {
                 return Err(self.not_supported(Op::Probe, "not a block device with PR ioctls"))
             }
-            (r, e) if r < 0 => return Err(PrError::Errno { op: Op::Probe, errno: e }),
+            (r, e) if r < 0 => {
+                return Err(PrError::Errno {
+                    op: Op::Probe,
+                    errno: e,
+                })
+            }
             // A kernel that accepted a NULL argument: nothing to conclude, go on.
             _ => {}
         }
@@ -117,15 +135,24 @@ impl PrDevice {
     /// Standard INQUIRY through SG_IO: vendor, product, revision (for target quirks).
     pub fn inquiry(&self) -> Result<Inquiry, PrError> {
         let mut buf = [0u8; 96];
-        let n = self.sg(Op::Probe, &inquiry_cdb(buf.len() as u8), SgData::In(&mut buf))?;
-        parse_inquiry(&buf[..n]).map_err(|error| PrError::Malformed { op: Op::Probe, error })
+        let n = self.sg(
+            Op::Probe,
+            &inquiry_cdb(buf.len() as u8),
+            SgData::In(&mut buf),
+        )?;
+        parse_inquiry(&buf[..n]).map_err(|error| PrError::Malformed {
+            op: Op::Probe,
+            error,
+        })
     }
 
     fn ioctl_result(&self, op: Op, ret: i32, errno: i32) -> Result<(), PrError> {
         match classify_ioctl(ret, errno) {
             IoctlVerdict::Ok => Ok(()),
             IoctlVerdict::ReservationConflict => Err(PrError::ReservationConflict { op }),
-            IoctlVerdict::NotSupported(e) => Err(self.not_supported(op, format!("PR ioctl: {}", errno_text(e)))),
+            IoctlVerdict::NotSupported(e) => {
+                Err(self.not_supported(op, format!("PR ioctl: {}", errno_text(e))))
+            }
             IoctlVerdict::Errno(e) => Err(PrError::Errno { op, errno: e }),
             IoctlVerdict::Status(s) => Err(PrError::Status { op, status: s }),
         }
@@ -143,7 +170,11 @@ impl PrDevice {
     }
 
     fn register_sg(&self, op: Op, old: u64, new: u64, ignore: bool) -> Result<(), PrError> {
-        let sa = if ignore { PROUT_REGISTER_AND_IGNORE_EXISTING_KEY } else { PROUT_REGISTER };
+        let sa = if ignore {
+            PROUT_REGISTER_AND_IGNORE_EXISTING_KEY
+        } else {
+            PROUT_REGISTER
+        };
         let cdb = prout_cdb(sa, None);
         let params = prout_params(if ignore { 0 } else { old }, new, false);
         self.sg(op, &cdb, SgData::Out(&params)).map(|_| ())
@@ -151,15 +182,26 @@ impl PrDevice {
 
     /// REGISTER by the chosen route; `Auto` falls back to SG_IO when the target rejects the
     /// APTPL bit the ioctl always sets.
-    fn register_via(&self, op: Op, old: u64, new: u64, ignore: bool, via: RegisterVia) -> Result<Registered, PrError> {
+    fn register_via(
+        &self,
+        op: Op,
+        old: u64,
+        new: u64,
+        ignore: bool,
+        via: RegisterVia,
+    ) -> Result<Registered, PrError> {
         match via {
-            RegisterVia::SgIo => self.register_sg(op, old, new, ignore).map(|()| Registered::SgIoNoAptpl),
-            RegisterVia::Ioctl => self.register_ioctl(op, old, new, ignore).map(|()| Registered::IoctlAptpl),
+            RegisterVia::SgIo => self
+                .register_sg(op, old, new, ignore)
+                .map(|()| Registered::SgIoNoAptpl),
+            RegisterVia::Ioctl => self
+                .register_ioctl(op, old, new, ignore)
+                .map(|()| Registered::IoctlAptpl),
             RegisterVia::Auto => match self.register_ioctl(op, old, new, ignore) {
                 Ok(()) => Ok(Registered::IoctlAptpl),
-                Err(e) if e.is_invalid_field() => {
-                    self.register_sg(op, old, new, ignore).map(|()| Registered::SgIoNoAptpl)
-                }
+                Err(e) if e.is_invalid_field() => self
+                    .register_sg(op, old, new, ignore)
+                    .map(|()| Registered::SgIoNoAptpl),
                 Err(e) => Err(e),
             },
         }
@@ -169,15 +211,19 @@ impl PrDevice {
         let mut data = data;
         for attempt in 1..=SG_ATTEMPTS {
             let d = match &mut data {
-                SgData::In(b) => Data::In(&mut **b),
-                SgData::Out(b) => Data::Out(*b),
+                SgData::In(b) => Data::In(b),
+                SgData::Out(b) => Data::Out(b),
             };
-            let (outcome, transferred) = match sys::sg_io(self.file.as_fd(), cdb, d, SG_TIMEOUT_MS) {
+            let (outcome, transferred) = match sys::sg_io(self.file.as_fd(), cdb, d, SG_TIMEOUT_MS)
+            {
                 Ok(x) => x,
                 // ENOTTY: no SCSI pass-through (virtio-blk); EINVAL: a driver that refuses
                 // unknown ioctls that way (loop, nbd); EOPNOTSUPP: likewise.
                 Err(e @ (libc::ENOTTY | libc::EINVAL | libc::EOPNOTSUPP)) => {
-                    return Err(self.not_supported(op, format!("no SCSI pass-through (SG_IO: {})", errno_text(e))))
+                    return Err(self.not_supported(
+                        op,
+                        format!("no SCSI pass-through (SG_IO: {})", errno_text(e)),
+                    ))
                 }
                 Err(e) => return Err(PrError::Errno { op, errno: e }),
             };
@@ -190,16 +236,36 @@ impl PrDevice {
                 SgVerdict::Retry => {
                     return Err(match outcome.sense {
                         Some(sense) => PrError::Check { op, sense },
-                        None => PrError::Scsi { op, status: outcome.status, host: 0, driver: 0 },
+                        None => PrError::Scsi {
+                            op,
+                            status: outcome.status,
+                            host: 0,
+                            driver: 0,
+                        },
                     })
                 }
                 SgVerdict::Unsupported(sense) => {
-                    return Err(self.not_supported(op, format!("the target rejects PERSISTENT RESERVE: {sense}")))
+                    return Err(self.not_supported(
+                        op,
+                        format!("the target rejects PERSISTENT RESERVE: {sense}"),
+                    ))
                 }
                 SgVerdict::Check(sense) => return Err(PrError::Check { op, sense }),
-                SgVerdict::Status(status) => return Err(PrError::Scsi { op, status, host: 0, driver: 0 }),
+                SgVerdict::Status(status) => {
+                    return Err(PrError::Scsi {
+                        op,
+                        status,
+                        host: 0,
+                        driver: 0,
+                    })
+                }
                 SgVerdict::Transport { host, driver } => {
-                    return Err(PrError::Scsi { op, status: outcome.status, host, driver })
+                    return Err(PrError::Scsi {
+                        op,
+                        status: outcome.status,
+                        host,
+                        driver,
+                    })
                 }
             }
         }
@@ -207,7 +273,13 @@ impl PrDevice {
     }
 
     /// PERSISTENT RESERVE IN with a growing allocation length until the reply fits.
-    fn prin<T>(&self, op: Op, sa: u8, first: usize, parse: fn(&[u8]) -> Result<T, ParseError>) -> Result<T, PrError> {
+    fn prin<T>(
+        &self,
+        op: Op,
+        sa: u8,
+        first: usize,
+        parse: fn(&[u8]) -> Result<T, ParseError>,
+    ) -> Result<T, PrError> {
         let mut alloc = first;
         loop {
             let mut buf = vec![0u8; alloc];
@@ -215,7 +287,9 @@ impl PrDevice {
             let n = self.sg(op, &cdb, SgData::In(&mut buf))?;
             match parse(&buf[..n]) {
                 Ok(v) => return Ok(v),
-                Err(ParseError::Truncated { needed, .. }) if needed > alloc && alloc < KEYS_MAX_ALLOC => {
+                Err(ParseError::Truncated { needed, .. })
+                    if needed > alloc && alloc < KEYS_MAX_ALLOC =>
+                {
                     alloc = needed.min(KEYS_MAX_ALLOC);
                 }
                 Err(error) => return Err(PrError::Malformed { op, error }),
@@ -235,23 +309,37 @@ impl PrOps for PrDevice {
     }
 
     fn unregister(&self, key: PrKey) -> Result<(), PrError> {
-        self.register_via(Op::Unregister, key.get(), 0, false, RegisterVia::Auto).map(|_| ())
+        self.register_via(Op::Unregister, key.get(), 0, false, RegisterVia::Auto)
+            .map(|_| ())
     }
 
     fn reserve(&self, key: PrKey) -> Result<(), PrError> {
-        let arg = PrReservation { key: key.get(), pr_type: FENCING_TYPE.block(), flags: 0 };
+        let arg = PrReservation {
+            key: key.get(),
+            pr_type: FENCING_TYPE.block(),
+            flags: 0,
+        };
         let (ret, errno) = sys::pr_ioctl(self.file.as_fd(), sys::IOC_PR_RESERVE, &arg);
         self.ioctl_result(Op::Reserve, ret, errno)
     }
 
     fn release(&self, key: PrKey) -> Result<(), PrError> {
-        let arg = PrReservation { key: key.get(), pr_type: FENCING_TYPE.block(), flags: 0 };
+        let arg = PrReservation {
+            key: key.get(),
+            pr_type: FENCING_TYPE.block(),
+            flags: 0,
+        };
         let (ret, errno) = sys::pr_ioctl(self.file.as_fd(), sys::IOC_PR_RELEASE, &arg);
         self.ioctl_result(Op::Release, ret, errno)
     }
 
     fn preempt(&self, own: PrKey, victim: PrKey, abort: bool) -> Result<(), PrError> {
-        let arg = PrPreempt { old_key: own.get(), new_key: victim.get(), pr_type: FENCING_TYPE.block(), flags: 0 };
+        let arg = PrPreempt {
+            old_key: own.get(),
+            new_key: victim.get(),
+            pr_type: FENCING_TYPE.block(),
+            flags: 0,
+        };
         let (op, req) = if abort {
             (Op::PreemptAbort, sys::IOC_PR_PREEMPT_ABORT)
         } else {
@@ -262,16 +350,30 @@ impl PrOps for PrDevice {
     }
 
     fn clear(&self, key: PrKey) -> Result<(), PrError> {
-        let arg = PrClear { key: key.get(), flags: 0, pad: 0 };
+        let arg = PrClear {
+            key: key.get(),
+            flags: 0,
+            pad: 0,
+        };
         let (ret, errno) = sys::pr_ioctl(self.file.as_fd(), sys::IOC_PR_CLEAR, &arg);
         self.ioctl_result(Op::Clear, ret, errno)
     }
 
     fn read_keys(&self) -> Result<ReadKeys, PrError> {
-        self.prin(Op::ReadKeys, PRIN_READ_KEYS, KEYS_FIRST_ALLOC, parse_read_keys)
+        self.prin(
+            Op::ReadKeys,
+            PRIN_READ_KEYS,
+            KEYS_FIRST_ALLOC,
+            parse_read_keys,
+        )
     }
 
     fn read_reservation(&self) -> Result<ReadReservation, PrError> {
-        self.prin(Op::ReadReservation, PRIN_READ_RESERVATION, 24, parse_read_reservation)
+        self.prin(
+            Op::ReadReservation,
+            PRIN_READ_RESERVATION,
+            24,
+            parse_read_reservation,
+        )
     }
 }

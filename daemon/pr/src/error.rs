@@ -48,7 +48,11 @@ impl fmt::Display for Op {
 pub enum PrError {
     /// The device (or its driver, or the target behind it) has no SCSI persistent
     /// reservations. Fencing for this volume relies on disk heartbeats and self-fencing.
-    NotSupported { device: String, op: Op, detail: String },
+    NotSupported {
+        device: String,
+        op: Op,
+        detail: String,
+    },
     /// The target answered RESERVATION CONFLICT: the I_T nexus is not registered with the
     /// key given (for an MXFS node, usually: its key was preempted), or a reservation of
     /// another holder forbids the operation.
@@ -61,13 +65,21 @@ pub enum PrError {
     /// SG_IO: the command ended in CHECK CONDITION with this sense.
     Check { op: Op, sense: Sense },
     /// SG_IO: another SCSI status, or a transport failure (host/driver status).
-    Scsi { op: Op, status: u8, host: u16, driver: u16 },
+    Scsi {
+        op: Op,
+        status: u8,
+        host: u16,
+        driver: u16,
+    },
     /// The PERSISTENT RESERVE IN reply was malformed.
     Malformed { op: Op, error: ParseError },
     /// A preempted key is still registered after the PREEMPT completed.
     StillRegistered { key: PrKey },
     /// The LU carries a reservation MXFS did not make (another type or a foreign key).
-    ForeignReservation { key: Option<PrKey>, type_name: &'static str },
+    ForeignReservation {
+        key: Option<PrKey>,
+        type_name: &'static str,
+    },
 }
 
 impl PrError {
@@ -124,11 +136,20 @@ impl fmt::Display for PrError {
                 write!(f, "{op}: {} (status 0x{status:x})", pr_status_name(*status))
             }
             Self::Check { op, sense } => write!(f, "{op}: CHECK CONDITION, {sense}"),
-            Self::Scsi { op, status, host, driver } => {
+            Self::Scsi {
+                op,
+                status,
+                host,
+                driver,
+            } => {
                 if *host != 0 || *driver != 0 {
                     write!(f, "{op}: transport failure (host status 0x{host:x}, driver status 0x{driver:x})")
                 } else {
-                    write!(f, "{op}: SCSI status {} (0x{status:02x})", status_name(*status))
+                    write!(
+                        f,
+                        "{op}: SCSI status {} (0x{status:02x})",
+                        status_name(*status)
+                    )
                 }
             }
             Self::Malformed { op, error } => write!(f, "{op}: malformed reply: {error}"),
@@ -136,8 +157,14 @@ impl fmt::Display for PrError {
                 write!(f, "key {key} is still registered after it was preempted")
             }
             Self::ForeignReservation { key, type_name } => match key {
-                Some(k) => write!(f, "the LU is reserved {type_name} by key {k}, which MXFS did not make"),
-                None => write!(f, "the LU is reserved {type_name} (all registrants), which MXFS did not make"),
+                Some(k) => write!(
+                    f,
+                    "the LU is reserved {type_name} by key {k}, which MXFS did not make"
+                ),
+                None => write!(
+                    f,
+                    "the LU is reserved {type_name} (all registrants), which MXFS did not make"
+                ),
             },
         }
     }
@@ -161,8 +188,17 @@ mod tests {
              disk heartbeats and self-fencing"
         ));
         assert_eq!(e.exit_code(), 3);
-        assert_eq!(PrError::ReservationConflict { op: Op::Reserve }.exit_code(), 4);
-        assert!(PrError::ReservationConflict { op: Op::Reserve }.to_string().contains("reservation conflict"));
-        assert!(PrError::Errno { op: Op::Register, errno: libc::EINVAL }.is_invalid_field());
+        assert_eq!(
+            PrError::ReservationConflict { op: Op::Reserve }.exit_code(),
+            4
+        );
+        assert!(PrError::ReservationConflict { op: Op::Reserve }
+            .to_string()
+            .contains("reservation conflict"));
+        assert!(PrError::Errno {
+            op: Op::Register,
+            errno: libc::EINVAL
+        }
+        .is_invalid_field());
     }
 }

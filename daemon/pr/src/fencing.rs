@@ -39,7 +39,10 @@ pub enum AbortPolicy {
 
 /// Decides PREEMPT AND ABORT for a target from its INQUIRY data (`None`: unknown). Returns
 /// the decision and, when abort is not used, why.
-pub fn decide_abort(policy: AbortPolicy, inquiry: Option<&Inquiry>) -> (bool, Option<&'static str>) {
+pub fn decide_abort(
+    policy: AbortPolicy,
+    inquiry: Option<&Inquiry>,
+) -> (bool, Option<&'static str>) {
     match policy {
         AbortPolicy::Always => (true, None),
         AbortPolicy::Never => (false, Some("PREEMPT AND ABORT disabled")),
@@ -98,9 +101,17 @@ impl PreemptReport {
 /// is disambiguated by reading the keys: our key gone means we are the fenced one; the victim
 /// gone means another survivor won the race (SPC answers a PREEMPT of an unregistered key
 /// with RESERVATION CONFLICT).
-pub fn preempt_and_verify<P: PrOps + ?Sized>(dev: &P, own: PrKey, victim: PrKey, abort: bool) -> Result<PreemptReport, PrError> {
+pub fn preempt_and_verify<P: PrOps + ?Sized>(
+    dev: &P,
+    own: PrKey,
+    victim: PrKey,
+    abort: bool,
+) -> Result<PreemptReport, PrError> {
     if own == victim {
-        return Err(PrError::Errno { op: Op::Preempt, errno: libc::EINVAL });
+        return Err(PrError::Errno {
+            op: Op::Preempt,
+            errno: libc::EINVAL,
+        });
     }
     let before = dev.read_keys()?;
     if let Some(done) = settled(&before, own, victim) {
@@ -125,12 +136,21 @@ pub fn preempt_and_verify<P: PrOps + ?Sized>(dev: &P, own: PrKey, victim: PrKey,
     }
     let after = dev.read_keys()?;
     if !after.contains(own) {
-        return Ok(PreemptReport { outcome: PreemptOutcome::WeAreFenced, generation: after.generation, reservation: None });
+        return Ok(PreemptReport {
+            outcome: PreemptOutcome::WeAreFenced,
+            generation: after.generation,
+            reservation: None,
+        });
     }
     if after.contains(victim) {
         return Err(PrError::StillRegistered { key: victim });
     }
-    finish(dev, own, PreemptOutcome::Preempted { aborted }, after.generation)
+    finish(
+        dev,
+        own,
+        PreemptOutcome::Preempted { aborted },
+        after.generation,
+    )
 }
 
 /// `Some` when the keys already decide the step without a PREEMPT.
@@ -144,12 +164,25 @@ fn settled(keys: &ReadKeys, own: PrKey, victim: PrKey) -> Option<PreemptOutcome>
     }
 }
 
-fn finish<P: PrOps + ?Sized>(dev: &P, own: PrKey, outcome: PreemptOutcome, generation: u32) -> Result<PreemptReport, PrError> {
+fn finish<P: PrOps + ?Sized>(
+    dev: &P,
+    own: PrKey,
+    outcome: PreemptOutcome,
+    generation: u32,
+) -> Result<PreemptReport, PrError> {
     if outcome == PreemptOutcome::WeAreFenced {
-        return Ok(PreemptReport { outcome, generation, reservation: None });
+        return Ok(PreemptReport {
+            outcome,
+            generation,
+            reservation: None,
+        });
     }
     let reservation = ensure_reserved(dev, own)?;
-    Ok(PreemptReport { outcome, generation, reservation: Some(reservation) })
+    Ok(PreemptReport {
+        outcome,
+        generation,
+        reservation: Some(reservation),
+    })
 }
 
 /// Makes sure the LU carries our reservation type, reserving it with `own` when it carries
@@ -158,7 +191,12 @@ pub fn ensure_reserved<P: PrOps + ?Sized>(dev: &P, own: PrKey) -> Result<Reserva
     for _ in 0..3 {
         match dev.read_reservation()?.reservation {
             Some(r) if r.pr_type == FENCING_TYPE => return Ok(r),
-            Some(r) => return Err(PrError::ForeignReservation { key: r.key, type_name: r.pr_type.name() }),
+            Some(r) => {
+                return Err(PrError::ForeignReservation {
+                    key: r.key,
+                    type_name: r.pr_type.name(),
+                })
+            }
             None => match dev.reserve(own) {
                 // Lost a race with another node's RESERVE: read again.
                 Ok(()) | Err(PrError::ReservationConflict { .. }) => {}
@@ -181,7 +219,11 @@ pub struct JoinReport {
 /// takes by itself), makes sure the LU is reserved WRITE EXCLUSIVE – REGISTRANTS ONLY, and
 /// verifies the key is visible. Returns the report and a key watch armed for this key.
 /// Call it on every path of a multipath LU (registration is per I_T nexus).
-pub fn join<P: PrOps + ?Sized>(dev: &P, own: PrKey, via: RegisterVia) -> Result<(JoinReport, KeyWatch), PrError> {
+pub fn join<P: PrOps + ?Sized>(
+    dev: &P,
+    own: PrKey,
+    via: RegisterVia,
+) -> Result<(JoinReport, KeyWatch), PrError> {
     let registered = dev.register(own, via)?;
     let reservation = ensure_reserved(dev, own)?;
     let keys = dev.read_keys()?;
@@ -190,33 +232,77 @@ pub fn join<P: PrOps + ?Sized>(dev: &P, own: PrKey, via: RegisterVia) -> Result<
         // Preempted between our REGISTER and the READ KEYS.
         return Err(PrError::ReservationConflict { op: Op::Register });
     }
-    Ok((JoinReport { registered, reservation, generation: keys.generation }, watch))
+    Ok((
+        JoinReport {
+            registered,
+            reservation,
+            generation: keys.generation,
+        },
+        watch,
+    ))
 }
 
-/// What executing one fencing action produced.
+/// What the PR part of fencing one victim produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PrStep {
-    /// The preempt step completed; the fencer was told and pushed its next actions.
+    /// The preempt step completed (victim's key verified gone, LU reserved).
     Completed(PreemptReport),
-    /// Our own key is gone: the fencer returned `WeAreFenced`. Stop all I/O; never
-    /// re-register on our own.
+    /// Our own key is gone: we are the fenced node. Stop all I/O; never re-register on our
+    /// own.
     WeAreFenced,
-    /// The step failed without a conclusion (I/O error, path failure, malformed reply). The
-    /// fencer still waits at `Preempt`: run the action again after a delay. Fencing never
-    /// skips ahead of a preempt that did not complete.
+    /// The step failed without a conclusion (I/O error, path failure, malformed reply, an
+    /// unexplained conflict). Fencing stays at `Preempt`: run the step again after a delay.
+    /// Fencing never skips ahead of a preempt that did not complete.
     Retry(PrError),
-    /// This volume has no PR. The fencer is left waiting at `Preempt`: the daemon answers
-    /// `Fencer::preempted(victim, true, ..)` only once the victim's disk heartbeat has been
-    /// silent past the dead threshold, which is longer than its self-fence threshold (layer 2).
+    /// This volume has no PR. The membership emits `Preempt` only once the victim has been
+    /// silent for `fence_after`, past its lease and its self-fence threshold (layer 2), so the
+    /// step is complete without any I/O (see docs/cluster.md, "The 2-node rule").
     NoPr,
-    /// The victim's node id has no derivable key (see [`key_for_cluster_node`]).
+    /// The victim's node id has no derivable key (see [`key_for_cluster_node`]); nothing can
+    /// be preempted. Treated like `Retry` by [`fence_done`]: fencing does not proceed.
     NoKey(NodeId),
     /// Not a PR action; the daemon executes it (disk purge, DLM purge, takeover).
     NotOurs(FenceAction),
 }
 
-/// Executes `action` if it is the fencer's `Preempt`, reporting completion to `fencer`
-/// (whose follow-up actions go to `out`). `dev` is `None` for a volume without PR.
+/// Runs the PR part of fencing `victim` on `dev` (`None`: the volume has no PR).
+pub fn preempt_step<P: PrOps + ?Sized>(
+    dev: Option<&P>,
+    own: PrKey,
+    victim: NodeId,
+    abort: bool,
+) -> PrStep {
+    let Some(dev) = dev else {
+        return PrStep::NoPr;
+    };
+    let Some(victim_key) = key_for_cluster_node(victim) else {
+        return PrStep::NoKey(victim);
+    };
+    match preempt_and_verify(dev, own, victim_key, abort) {
+        Ok(report) if report.outcome == PreemptOutcome::WeAreFenced => PrStep::WeAreFenced,
+        Ok(report) => PrStep::Completed(report),
+        Err(e) if e.is_not_supported() => PrStep::NoPr,
+        Err(e) => PrStep::Retry(e),
+    }
+}
+
+/// The answer to `mxfs_cluster::Output::Preempt { victim }` for `ClusterNode::handle`:
+/// `FenceDone { ok: true }` when the step completed (or the volume has no PR), `ok: false`
+/// when our own key is gone (the membership then self-fences), `None` when the step must be
+/// run again later.
+pub fn fence_done(victim: NodeId, step: &PrStep) -> Option<mxfs_cluster::Input> {
+    let ok = match step {
+        PrStep::Completed(_) | PrStep::NoPr => true,
+        PrStep::WeAreFenced => false,
+        PrStep::Retry(_) | PrStep::NoKey(_) | PrStep::NotOurs(_) => return None,
+    };
+    Some(mxfs_cluster::Input::FenceDone { victim, ok })
+}
+
+/// Executes `action` if it is a `Preempt` of `fencer`'s sequence, reporting completion to
+/// `fencer` (whose follow-up actions go to `out`). For a daemon driving
+/// `mxfs_cluster::ClusterNode`, use [`preempt_step`] and [`fence_done`] instead: the node
+/// owns its fencer.
 pub fn execute<P: PrOps + ?Sized>(
     fencer: &mut Fencer,
     action: FenceAction,
@@ -228,24 +314,15 @@ pub fn execute<P: PrOps + ?Sized>(
     let FenceAction::Preempt(victim) = action else {
         return PrStep::NotOurs(action);
     };
-    let Some(dev) = dev else {
-        return PrStep::NoPr;
-    };
-    let Some(victim_key) = key_for_cluster_node(victim) else {
-        return PrStep::NoKey(victim);
-    };
-    match preempt_and_verify(dev, own, victim_key, abort) {
-        Ok(report) if report.outcome == PreemptOutcome::WeAreFenced => {
-            // The fencer answers a refused preempt with WeAreFenced.
-            let _ = fencer.preempted(victim, false, out);
-            PrStep::WeAreFenced
+    let step = preempt_step(dev, own, victim, abort);
+    match fence_done(victim, &step) {
+        Some(mxfs_cluster::Input::FenceDone { ok, .. }) => {
+            match fencer.preempted(victim, ok, out) {
+                Ok(()) => step,
+                Err(_) => PrStep::WeAreFenced,
+            }
         }
-        Ok(report) => match fencer.preempted(victim, true, out) {
-            Ok(()) => PrStep::Completed(report),
-            Err(_) => PrStep::WeAreFenced,
-        },
-        Err(e) if e.is_not_supported() => PrStep::NoPr,
-        Err(e) => PrStep::Retry(e),
+        _ => step,
     }
 }
 
@@ -272,14 +349,23 @@ mod tests {
         let ka = PrKey::for_node(1);
         let (report, watch) = join(&a, ka, RegisterVia::Auto).unwrap();
         assert_eq!(report.registered, Registered::IoctlAptpl);
-        assert_eq!(report.reservation, Reservation { key: Some(ka), pr_type: FENCING_TYPE });
+        assert_eq!(
+            report.reservation,
+            Reservation {
+                key: Some(ka),
+                pr_type: FENCING_TYPE
+            }
+        );
         assert!(!watch.io_stopped());
         // A second node joins under the first one's reservation.
         let b = lun.path();
         let (report, _) = join(&b, PrKey::for_node(2), RegisterVia::Auto).unwrap();
         assert_eq!(report.reservation.key, Some(ka));
         // tgt-like target: the registration goes through SG_IO without APTPL.
-        let lun = Lun::with_quirks(Quirks { rejects_aptpl: true, ..Quirks::default() });
+        let lun = Lun::with_quirks(Quirks {
+            rejects_aptpl: true,
+            ..Quirks::default()
+        });
         let (report, _) = join(&lun.path(), ka, RegisterVia::Auto).unwrap();
         assert_eq!(report.registered, Registered::SgIoNoAptpl);
     }
@@ -289,16 +375,28 @@ mod tests {
         let (lun, a, b, ka, kb) = two_nodes(Quirks::default());
         let r = preempt_and_verify(&b, kb, ka, false).unwrap();
         assert_eq!(r.outcome, PreemptOutcome::Preempted { aborted: false });
-        assert_eq!(r.reservation, Some(Reservation { key: Some(kb), pr_type: FENCING_TYPE }));
+        assert_eq!(
+            r.reservation,
+            Some(Reservation {
+                key: Some(kb),
+                pr_type: FENCING_TYPE
+            })
+        );
         assert_eq!(lun.keys(), vec![kb]);
         assert!(a.write().unwrap_err().is_conflict());
         // A's own attempt to fence B now tells A that it is the fenced one.
-        assert_eq!(preempt_and_verify(&a, ka, kb, false).unwrap().outcome, PreemptOutcome::WeAreFenced);
+        assert_eq!(
+            preempt_and_verify(&a, ka, kb, false).unwrap().outcome,
+            PreemptOutcome::WeAreFenced
+        );
     }
 
     #[test]
     fn abort_falls_back_on_targets_without_it() {
-        let (_, _, b, ka, kb) = two_nodes(Quirks { no_preempt_abort: true, ..Quirks::default() });
+        let (_, _, b, ka, kb) = two_nodes(Quirks {
+            no_preempt_abort: true,
+            ..Quirks::default()
+        });
         let r = preempt_and_verify(&b, kb, ka, true).unwrap();
         assert_eq!(r.outcome, PreemptOutcome::Preempted { aborted: false });
         let (_, _, b, ka, kb) = two_nodes(Quirks::default());
@@ -328,10 +426,18 @@ mod tests {
     fn unexplained_conflict_is_an_error_not_a_conclusion() {
         let (lun, _, b, ka, kb) = two_nodes(Quirks::default());
         // A conflict while both keys are still registered proves nothing: retry later.
-        lun.inject(Op::Preempt, PrError::ReservationConflict { op: Op::Preempt });
-        assert!(preempt_and_verify(&b, kb, ka, false).unwrap_err().is_conflict());
+        lun.inject(
+            Op::Preempt,
+            PrError::ReservationConflict { op: Op::Preempt },
+        );
+        assert!(preempt_and_verify(&b, kb, ka, false)
+            .unwrap_err()
+            .is_conflict());
         assert!(lun.keys().contains(&ka));
-        assert_eq!(preempt_and_verify(&b, kb, ka, false).unwrap().outcome, PreemptOutcome::Preempted { aborted: false });
+        assert_eq!(
+            preempt_and_verify(&b, kb, ka, false).unwrap().outcome,
+            PreemptOutcome::Preempted { aborted: false }
+        );
     }
 
     #[test]
@@ -358,7 +464,10 @@ mod tests {
         let e = ensure_reserved(&a, k).unwrap_err();
         assert!(matches!(e, PrError::ForeignReservation { .. }), "{e}");
         assert!(join(&lun.path(), PrKey::for_node(1), RegisterVia::Auto).is_err());
-        assert!(preempt_and_verify(&a, k, k, false).is_err(), "preempting oneself is refused");
+        assert!(
+            preempt_and_verify(&a, k, k, false).is_err(),
+            "preempting oneself is refused"
+        );
     }
 
     #[test]
@@ -372,27 +481,72 @@ mod tests {
         let action = out.remove(0);
 
         // A transient failure leaves the fencer at Preempt.
-        lun.inject(Op::ReadKeys, PrError::Errno { op: Op::ReadKeys, errno: libc::EIO });
-        assert!(matches!(execute(&mut fencer, action, Some(&b), kb, true, &mut out), PrStep::Retry(_)));
+        lun.inject(
+            Op::ReadKeys,
+            PrError::Errno {
+                op: Op::ReadKeys,
+                errno: libc::EIO,
+            },
+        );
+        assert!(matches!(
+            execute(&mut fencer, action, Some(&b), kb, true, &mut out),
+            PrStep::Retry(_)
+        ));
         assert!(out.is_empty());
         assert_eq!(fencer.step(victim), Some(FenceStep::Preempt));
 
         let step = execute(&mut fencer, action, Some(&b), kb, true, &mut out);
-        assert!(matches!(step, PrStep::Completed(PreemptReport { outcome: PreemptOutcome::Preempted { aborted: true }, .. })));
+        assert!(matches!(
+            step,
+            PrStep::Completed(PreemptReport {
+                outcome: PreemptOutcome::Preempted { aborted: true },
+                ..
+            })
+        ));
         assert_eq!(out, vec![FenceAction::PurgeDisk(victim)]);
         assert!(a.write().unwrap_err().is_conflict());
         assert!(b.write().is_ok());
 
         // Other actions are not ours.
         let purge = out.remove(0);
-        assert_eq!(execute(&mut fencer, purge, Some(&b), kb, true, &mut out), PrStep::NotOurs(purge));
-        // No PR on the volume: the fencer is left waiting.
+        assert_eq!(
+            execute(&mut fencer, purge, Some(&b), kb, true, &mut out),
+            PrStep::NotOurs(purge)
+        );
+        // No PR on the volume: layer 2 timing already made the victim safe; the step is done.
         let mut f2 = Fencer::default();
         f2.start(NodeId(2), false, &mut out);
         out.clear();
-        assert_eq!(execute::<crate::model::Path>(&mut f2, FenceAction::Preempt(NodeId(2)), None, kb, true, &mut out), PrStep::NoPr);
-        assert_eq!(f2.step(NodeId(2)), Some(FenceStep::Preempt));
-        assert_eq!(execute(&mut f2, FenceAction::Preempt(NodeId(1 << 40)), Some(&b), kb, true, &mut out), PrStep::NoKey(NodeId(1 << 40)));
+        assert_eq!(
+            execute::<crate::model::Path>(
+                &mut f2,
+                FenceAction::Preempt(NodeId(2)),
+                None,
+                kb,
+                true,
+                &mut out
+            ),
+            PrStep::NoPr
+        );
+        assert_eq!(out, vec![FenceAction::PurgeDisk(NodeId(2))]);
+        out.clear();
+        // A node id without a key: nothing proceeds.
+        let big = NodeId(1 << 40);
+        f2.start(big, false, &mut out);
+        out.clear();
+        assert_eq!(
+            execute(
+                &mut f2,
+                FenceAction::Preempt(big),
+                Some(&b),
+                kb,
+                true,
+                &mut out
+            ),
+            PrStep::NoKey(big)
+        );
+        assert!(out.is_empty());
+        assert_eq!(f2.step(big), Some(FenceStep::Preempt));
     }
 
     #[test]
@@ -409,18 +563,75 @@ mod tests {
     }
 
     #[test]
+    fn answers_for_the_cluster_node() {
+        let (_, a, b, ka, kb) = two_nodes(Quirks::default());
+        let step = preempt_step(Some(&b), kb, NodeId(1), false);
+        assert!(matches!(step, PrStep::Completed(_)));
+        assert_eq!(
+            fence_done(NodeId(1), &step),
+            Some(mxfs_cluster::Input::FenceDone {
+                victim: NodeId(1),
+                ok: true
+            })
+        );
+        let step = preempt_step(Some(&a), ka, NodeId(2), false);
+        assert_eq!(step, PrStep::WeAreFenced);
+        assert_eq!(
+            fence_done(NodeId(2), &step),
+            Some(mxfs_cluster::Input::FenceDone {
+                victim: NodeId(2),
+                ok: false
+            })
+        );
+        let step = preempt_step::<crate::model::Path>(None, kb, NodeId(1), false);
+        assert_eq!(
+            fence_done(NodeId(1), &step),
+            Some(mxfs_cluster::Input::FenceDone {
+                victim: NodeId(1),
+                ok: true
+            })
+        );
+        let retry = PrStep::Retry(PrError::Errno {
+            op: Op::ReadKeys,
+            errno: libc::EIO,
+        });
+        assert_eq!(fence_done(NodeId(1), &retry), None);
+    }
+
+    #[test]
     fn abort_policy() {
-        let lio = Inquiry { device_type: 0, vendor: "LIO-ORG".into(), product: "FILEIO".into(), revision: "4.0".into() };
-        let other = Inquiry { vendor: "NETAPP".into(), ..lio.clone() };
+        let lio = Inquiry {
+            device_type: 0,
+            vendor: "LIO-ORG".into(),
+            product: "FILEIO".into(),
+            revision: "4.0".into(),
+        };
+        let other = Inquiry {
+            vendor: "NETAPP".into(),
+            ..lio.clone()
+        };
         assert_eq!(decide_abort(AbortPolicy::Auto, Some(&other)), (true, None));
         assert!(!decide_abort(AbortPolicy::Auto, Some(&lio)).0);
         assert!(decide_abort(AbortPolicy::Auto, None).0);
         assert!(decide_abort(AbortPolicy::Always, Some(&lio)).0);
         assert!(!decide_abort(AbortPolicy::Never, Some(&other)).0);
-        let r = |outcome| PreemptReport { outcome, generation: 0, reservation: None };
-        assert_eq!(r(PreemptOutcome::Preempted { aborted: true }).settle_before_recovery(), Duration::ZERO);
-        assert_eq!(r(PreemptOutcome::Preempted { aborted: false }).settle_before_recovery(), PLAIN_PREEMPT_SETTLE);
-        assert_eq!(r(PreemptOutcome::AlreadyGone).settle_before_recovery(), PLAIN_PREEMPT_SETTLE);
+        let r = |outcome| PreemptReport {
+            outcome,
+            generation: 0,
+            reservation: None,
+        };
+        assert_eq!(
+            r(PreemptOutcome::Preempted { aborted: true }).settle_before_recovery(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            r(PreemptOutcome::Preempted { aborted: false }).settle_before_recovery(),
+            PLAIN_PREEMPT_SETTLE
+        );
+        assert_eq!(
+            r(PreemptOutcome::AlreadyGone).settle_before_recovery(),
+            PLAIN_PREEMPT_SETTLE
+        );
     }
 
     #[test]

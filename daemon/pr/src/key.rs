@@ -142,8 +142,14 @@ mod tests {
     #[test]
     fn key_follows_the_node_id_of_the_uuid() {
         let uuid = [0x42u8; 16];
-        assert_eq!(PrKey::for_uuid(&uuid), PrKey::for_node(node_id_from_uuid(&uuid)));
-        assert_eq!(PrKey::for_uuid(&uuid).node_id(), Some(mxfs_uapi::ident::fnv1a32(&uuid)));
+        assert_eq!(
+            PrKey::for_uuid(&uuid),
+            PrKey::for_node(node_id_from_uuid(&uuid))
+        );
+        assert_eq!(
+            PrKey::for_uuid(&uuid).node_id(),
+            Some(mxfs_uapi::ident::fnv1a32(&uuid))
+        );
     }
 
     #[test]
@@ -167,8 +173,21 @@ mod tests {
         assert_eq!(PrKey::parse("123"), Ok(PrKey::new(123).unwrap()));
         assert_eq!(PrKey::parse("0"), Err(KeyParseError::Zero));
         assert_eq!(PrKey::parse("0x0"), Err(KeyParseError::Zero));
-        assert_eq!(PrKey::parse("node:4294967296"), Err(KeyParseError::NodeIdTooLarge(1 << 32)));
-        for bad in ["", "0x", "x1", "-1", "+1", "0x10000000000000000", "node:", "1a", "0xg"] {
+        assert_eq!(
+            PrKey::parse("node:4294967296"),
+            Err(KeyParseError::NodeIdTooLarge(1 << 32))
+        );
+        for bad in [
+            "",
+            "0x",
+            "x1",
+            "-1",
+            "+1",
+            "0x10000000000000000",
+            "node:",
+            "1a",
+            "0xg",
+        ] {
             assert_eq!(PrKey::parse(bad), Err(KeyParseError::BadNumber), "{bad:?}");
         }
     }

@@ -27,7 +27,13 @@ pub mod watch;
 
 pub use device::{PrDevice, PrOps, RegisterVia, Registered};
 pub use error::{Op, PrError};
-pub use fencing::{decide_abort, execute, join, preempt_and_verify, AbortPolicy, JoinReport, PreemptOutcome, PreemptReport, PrStep};
+pub use fencing::{
+    decide_abort, execute, fence_done, join, preempt_and_verify, preempt_step, AbortPolicy,
+    JoinReport, PrStep, PreemptOutcome, PreemptReport,
+};
 pub use key::PrKey;
-pub use scsi::{parse_inquiry, parse_read_keys, parse_read_reservation, Inquiry, ParseError, PrType, ReadKeys, ReadReservation, Reservation, FENCING_TYPE};
+pub use scsi::{
+    parse_inquiry, parse_read_keys, parse_read_reservation, Inquiry, ParseError, PrType, ReadKeys,
+    ReadReservation, Reservation, FENCING_TYPE,
+};
 pub use watch::{KeyWatch, WatchAction, WatchState};

@@ -78,7 +78,10 @@ impl Lun {
     pub fn path(&self) -> Path {
         let mut s = self.lock();
         s.next_nexus += 1;
-        Path { lun: self.clone(), nexus: s.next_nexus }
+        Path {
+            lun: self.clone(),
+            nexus: s.next_nexus,
+        }
     }
 
     /// Makes the next command `op` (on any path) fail with `err`.
@@ -121,7 +124,10 @@ fn conflict(op: Op) -> PrError {
 }
 
 fn invalid(op: Op) -> PrError {
-    PrError::Errno { op, errno: libc::EINVAL }
+    PrError::Errno {
+        op,
+        errno: libc::EINVAL,
+    }
 }
 
 impl Path {
@@ -130,7 +136,11 @@ impl Path {
     }
 
     /// Runs `f` on the LU state unless a failure was injected for `op`.
-    fn run<T>(&self, op: Op, f: impl FnOnce(&mut State, u32) -> Result<T, PrError>) -> Result<T, PrError> {
+    fn run<T>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&mut State, u32) -> Result<T, PrError>,
+    ) -> Result<T, PrError> {
         let mut s = self.lun.lock();
         s.log.push((self.nexus, op));
         if let Some(i) = s.injected.iter().position(|(o, _)| *o == op) {
@@ -218,7 +228,14 @@ impl PrOps for Path {
                 Some((h, _, t)) if h == nexus => {
                     if t != FENCING_TYPE {
                         // ILLEGAL REQUEST, INVALID RELEASE OF PERSISTENT RESERVATION.
-                        return Err(PrError::Check { op: Op::Release, sense: Sense { key: 5, asc: 0x26, ascq: 4 } });
+                        return Err(PrError::Check {
+                            op: Op::Release,
+                            sense: Sense {
+                                key: 5,
+                                asc: 0x26,
+                                ascq: 4,
+                            },
+                        });
                     }
                     s.res = None;
                     Ok(())
@@ -265,8 +282,14 @@ impl PrOps for Path {
 
     fn read_keys(&self) -> Result<ReadKeys, PrError> {
         self.run(Op::ReadKeys, |s, _| {
-            let r = ReadKeys { generation: s.generation, keys: s.regs.iter().map(|(_, k)| *k).collect() };
-            parse_read_keys(&encode_read_keys(&r)).map_err(|error| PrError::Malformed { op: Op::ReadKeys, error })
+            let r = ReadKeys {
+                generation: s.generation,
+                keys: s.regs.iter().map(|(_, k)| *k).collect(),
+            };
+            parse_read_keys(&encode_read_keys(&r)).map_err(|error| PrError::Malformed {
+                op: Op::ReadKeys,
+                error,
+            })
         })
     }
 
@@ -274,10 +297,17 @@ impl PrOps for Path {
         self.run(Op::ReadReservation, |s, _| {
             let r = ReadReservation {
                 generation: s.generation,
-                reservation: s.res.map(|(_, k, t)| Reservation { key: (!t.all_registrants()).then_some(k), pr_type: t }),
+                reservation: s.res.map(|(_, k, t)| Reservation {
+                    key: (!t.all_registrants()).then_some(k),
+                    pr_type: t,
+                }),
             };
-            parse_read_reservation(&encode_read_reservation(&r))
-                .map_err(|error| PrError::Malformed { op: Op::ReadReservation, error })
+            parse_read_reservation(&encode_read_reservation(&r)).map_err(|error| {
+                PrError::Malformed {
+                    op: Op::ReadReservation,
+                    error,
+                }
+            })
         })
     }
 }
@@ -296,7 +326,10 @@ mod tests {
         a.reserve(ka).unwrap();
         a.reserve(ka).unwrap(); // idempotent for the holder
         assert!(c.write().unwrap_err().is_conflict(), "unregistered path");
-        assert!(b.reserve(kb).unwrap_err().is_conflict(), "unregistered reserve");
+        assert!(
+            b.reserve(kb).unwrap_err().is_conflict(),
+            "unregistered reserve"
+        );
         b.register(kb, RegisterVia::Auto).unwrap();
         assert!(b.write().is_ok(), "registrants write");
         assert!(b.reserve(kb).unwrap_err().is_conflict(), "held by another");
@@ -305,19 +338,41 @@ mod tests {
         assert_eq!(lun.reservation(), Some((kb, FENCING_TYPE)));
         assert!(a.write().unwrap_err().is_conflict(), "preempted path");
         assert!(a.reserve(ka).unwrap_err().is_conflict());
-        assert!(b.preempt(kb, ka, false).unwrap_err().is_conflict(), "victim no longer registered");
+        assert!(
+            b.preempt(kb, ka, false).unwrap_err().is_conflict(),
+            "victim no longer registered"
+        );
         b.unregister(kb).unwrap();
-        assert_eq!(lun.reservation(), None, "the holder left: the reservation is released");
+        assert_eq!(
+            lun.reservation(),
+            None,
+            "the holder left: the reservation is released"
+        );
     }
 
     #[test]
     fn quirks_and_injection() {
-        let lun = Lun::with_quirks(Quirks { rejects_aptpl: true, no_preempt_abort: true });
+        let lun = Lun::with_quirks(Quirks {
+            rejects_aptpl: true,
+            no_preempt_abort: true,
+        });
         let a = lun.path();
         let k = PrKey::for_node(1);
-        assert!(a.register(k, RegisterVia::Ioctl).unwrap_err().is_invalid_field());
-        assert_eq!(a.register(k, RegisterVia::Auto), Ok(Registered::SgIoNoAptpl));
-        lun.inject(Op::ReadKeys, PrError::Errno { op: Op::ReadKeys, errno: libc::EIO });
+        assert!(a
+            .register(k, RegisterVia::Ioctl)
+            .unwrap_err()
+            .is_invalid_field());
+        assert_eq!(
+            a.register(k, RegisterVia::Auto),
+            Ok(Registered::SgIoNoAptpl)
+        );
+        lun.inject(
+            Op::ReadKeys,
+            PrError::Errno {
+                op: Op::ReadKeys,
+                errno: libc::EIO,
+            },
+        );
         assert!(a.read_keys().is_err());
         assert_eq!(a.read_keys().unwrap().keys, vec![k]);
     }

@@ -100,7 +100,10 @@ impl PrType {
 
     /// All-registrants types have no single holder; their reservation key field is 0.
     pub const fn all_registrants(self) -> bool {
-        matches!(self, Self::WriteExclusiveAllRegistrants | Self::ExclusiveAccessAllRegistrants)
+        matches!(
+            self,
+            Self::WriteExclusiveAllRegistrants | Self::ExclusiveAccessAllRegistrants
+        )
     }
 
     pub const fn name(self) -> &'static str {
@@ -126,7 +129,18 @@ impl fmt::Display for PrType {
 /// PERSISTENT RESERVE IN (10-byte CDB) with an allocation length.
 pub fn prin_cdb(service_action: u8, alloc_len: u16) -> [u8; 10] {
     let l = alloc_len.to_be_bytes();
-    [PERSISTENT_RESERVE_IN, service_action & 0x1f, 0, 0, 0, 0, 0, l[0], l[1], 0]
+    [
+        PERSISTENT_RESERVE_IN,
+        service_action & 0x1f,
+        0,
+        0,
+        0,
+        0,
+        0,
+        l[0],
+        l[1],
+        0,
+    ]
 }
 
 /// PERSISTENT RESERVE OUT (10-byte CDB) for the 24-byte basic parameter list. Scope is
@@ -134,7 +148,18 @@ pub fn prin_cdb(service_action: u8, alloc_len: u16) -> [u8; 10] {
 pub fn prout_cdb(service_action: u8, pr_type: Option<PrType>) -> [u8; 10] {
     let l = (PROUT_PARAM_LEN as u32).to_be_bytes();
     let t = pr_type.map_or(0, PrType::scsi) & 0x0f;
-    [PERSISTENT_RESERVE_OUT, service_action & 0x1f, t, 0, 0, l[0], l[1], l[2], l[3], 0]
+    [
+        PERSISTENT_RESERVE_OUT,
+        service_action & 0x1f,
+        t,
+        0,
+        0,
+        l[0],
+        l[1],
+        l[2],
+        l[3],
+        0,
+    ]
 }
 
 /// The basic PERSISTENT RESERVE OUT parameter list: RESERVATION KEY, SERVICE ACTION
@@ -179,7 +204,9 @@ pub enum ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Short { len } => write!(f, "reply of {len} bytes is shorter than its 8-byte header"),
+            Self::Short { len } => {
+                write!(f, "reply of {len} bytes is shorter than its 8-byte header")
+            }
             Self::Truncated { needed, got } => {
                 write!(f, "reply is {needed} bytes but only {got} were transferred")
             }
@@ -191,7 +218,9 @@ impl fmt::Display for ParseError {
             Self::Scope(s) => write!(f, "reservation scope {s} (only LU_SCOPE 0 is defined)"),
             Self::Type(t) => write!(f, "unknown reservation type {t}"),
             Self::ZeroHolderKey => f.write_str("reservation holder key is 0"),
-            Self::TrailingBytes { at } => write!(f, "non-zero bytes after the reply at offset {at}"),
+            Self::TrailingBytes { at } => {
+                write!(f, "non-zero bytes after the reply at offset {at}")
+            }
         }
     }
 }
@@ -243,7 +272,10 @@ fn body(buf: &[u8], additional: u32) -> Result<&[u8], ParseError> {
         .and_then(|a| a.checked_add(8))
         .unwrap_or(usize::MAX);
     if needed > buf.len() {
-        return Err(ParseError::Truncated { needed, got: buf.len() });
+        return Err(ParseError::Truncated {
+            needed,
+            got: buf.len(),
+        });
     }
     if let Some(i) = buf[needed..].iter().position(|&b| b != 0) {
         return Err(ParseError::TrailingBytes { at: needed + i });
@@ -278,7 +310,10 @@ pub fn parse_read_reservation(buf: &[u8]) -> Result<ReadReservation, ParseError>
     }
     let d = body(buf, additional)?;
     if d.is_empty() {
-        return Ok(ReadReservation { generation, reservation: None });
+        return Ok(ReadReservation {
+            generation,
+            reservation: None,
+        });
     }
     let mut raw = [0u8; 8];
     raw.copy_from_slice(&d[0..8]);
@@ -291,7 +326,10 @@ pub fn parse_read_reservation(buf: &[u8]) -> Result<ReadReservation, ParseError>
     if key.is_none() && !pr_type.all_registrants() {
         return Err(ParseError::ZeroHolderKey);
     }
-    Ok(ReadReservation { generation, reservation: Some(Reservation { key, pr_type }) })
+    Ok(ReadReservation {
+        generation,
+        reservation: Some(Reservation { key, pr_type }),
+    })
 }
 
 /// Encodes READ KEYS parameter data (tests, the in-memory target).
@@ -359,7 +397,12 @@ pub fn parse_inquiry(buf: &[u8]) -> Result<Inquiry, ParseError> {
             .trim()
             .to_string()
     };
-    Ok(Inquiry { device_type: buf[0] & 0x1f, vendor: text(8..16), product: text(16..32), revision: text(32..36) })
+    Ok(Inquiry {
+        device_type: buf[0] & 0x1f,
+        vendor: text(8..16),
+        product: text(16..32),
+        revision: text(32..36),
+    })
 }
 
 /// Why PREEMPT AND ABORT must not be sent to this target, if it must not.
@@ -396,9 +439,11 @@ impl Sense {
                 asc: buf.get(12).copied().unwrap_or(0),
                 ascq: buf.get(13).copied().unwrap_or(0),
             }),
-            0x72 | 0x73 if buf.len() >= 4 => {
-                Some(Sense { key: buf[1] & 0x0f, asc: buf[2], ascq: buf[3] })
-            }
+            0x72 | 0x73 if buf.len() >= 4 => Some(Sense {
+                key: buf[1] & 0x0f,
+                asc: buf[2],
+                ascq: buf[3],
+            }),
             _ => None,
         }
     }
@@ -433,7 +478,14 @@ impl Sense {
 
 impl fmt::Display for Sense {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (0x{:x}), asc/ascq 0x{:02x}/0x{:02x}", self.key_name(), self.key, self.asc, self.ascq)?;
+        write!(
+            f,
+            "{} (0x{:x}), asc/ascq 0x{:02x}/0x{:02x}",
+            self.key_name(),
+            self.key,
+            self.asc,
+            self.ascq
+        )?;
         match (self.asc, self.ascq) {
             (0x20, 0x00) => f.write_str(" invalid command operation code"),
             (0x24, 0x00) => f.write_str(" invalid field in CDB"),
@@ -485,14 +537,20 @@ pub enum SgVerdict {
     /// Another status, or CHECK CONDITION without sense.
     Status(u8),
     /// The transport failed (host_status, driver_status).
-    Transport { host: u16, driver: u16 },
+    Transport {
+        host: u16,
+        driver: u16,
+    },
 }
 
 /// Linux `DID_*` host byte: 0 is DID_OK. Driver byte DRIVER_SENSE (0x08) only says sense is
 /// present; anything else in the low nibble is a driver failure (DRIVER_ERROR, DRIVER_TIMEOUT).
 pub fn classify_sg(o: &SgOutcome) -> SgVerdict {
     if o.host_status != 0 || (o.driver_status & 0x07) != 0 {
-        return SgVerdict::Transport { host: o.host_status, driver: o.driver_status };
+        return SgVerdict::Transport {
+            host: o.host_status,
+            driver: o.driver_status,
+        };
     }
     match o.status & 0xfe {
         STATUS_GOOD | STATUS_CONDITION_MET => SgVerdict::Good,
@@ -501,7 +559,9 @@ pub fn classify_sg(o: &SgOutcome) -> SgVerdict {
         STATUS_CHECK_CONDITION => match o.sense {
             Some(s) if s.key == SENSE_UNIT_ATTENTION => SgVerdict::Retry,
             // LOGICAL UNIT NOT READY, becoming ready.
-            Some(s) if s.key == SENSE_NOT_READY && s.asc == 0x04 && s.ascq == 0x01 => SgVerdict::Retry,
+            Some(s) if s.key == SENSE_NOT_READY && s.asc == 0x04 && s.ascq == 0x01 => {
+                SgVerdict::Retry
+            }
             Some(s) if s.is_invalid_opcode() => SgVerdict::Unsupported(s),
             Some(s) => SgVerdict::Check(s),
             None => SgVerdict::Status(o.status),
@@ -532,7 +592,9 @@ pub fn classify_ioctl(ret: i32, errno: i32) -> IoctlVerdict {
             libc::ENOTTY | libc::EOPNOTSUPP => IoctlVerdict::NotSupported(errno),
             e => IoctlVerdict::Errno(e),
         },
-        r if (r & 0xff) == i32::from(STATUS_RESERVATION_CONFLICT) => IoctlVerdict::ReservationConflict,
+        r if (r & 0xff) == i32::from(STATUS_RESERVATION_CONFLICT) => {
+            IoctlVerdict::ReservationConflict
+        }
         r => IoctlVerdict::Status(r as u32),
     }
 }
@@ -571,13 +633,22 @@ mod tests {
 
     #[test]
     fn cdbs() {
-        assert_eq!(prin_cdb(PRIN_READ_KEYS, 0x1234), [0x5e, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0]);
-        assert_eq!(prin_cdb(PRIN_READ_RESERVATION, 24), [0x5e, 1, 0, 0, 0, 0, 0, 0, 24, 0]);
+        assert_eq!(
+            prin_cdb(PRIN_READ_KEYS, 0x1234),
+            [0x5e, 0, 0, 0, 0, 0, 0, 0x12, 0x34, 0]
+        );
+        assert_eq!(
+            prin_cdb(PRIN_READ_RESERVATION, 24),
+            [0x5e, 1, 0, 0, 0, 0, 0, 0, 24, 0]
+        );
         assert_eq!(
             prout_cdb(PROUT_PREEMPT, Some(FENCING_TYPE)),
             [0x5f, 4, 5, 0, 0, 0, 0, 0, 24, 0]
         );
-        assert_eq!(prout_cdb(PROUT_REGISTER_AND_IGNORE_EXISTING_KEY, None)[..3], [0x5f, 6, 0]);
+        assert_eq!(
+            prout_cdb(PROUT_REGISTER_AND_IGNORE_EXISTING_KEY, None)[..3],
+            [0x5f, 6, 0]
+        );
         let p = prout_params(0x0102030405060708, 0x1112131415161718, true);
         assert_eq!(p[..8], [1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(p[8..16], [0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18]);
@@ -588,18 +659,27 @@ mod tests {
     #[test]
     fn read_keys_round_trip() {
         for keys in [vec![], vec![k(1)], vec![k(1), k(2), k(1)]] {
-            let r = ReadKeys { generation: 0xdead_beef, keys };
+            let r = ReadKeys {
+                generation: 0xdead_beef,
+                keys,
+            };
             assert_eq!(parse_read_keys(&encode_read_keys(&r)), Ok(r));
         }
     }
 
     #[test]
     fn read_keys_accepts_zero_padding_only() {
-        let mut buf = encode_read_keys(&ReadKeys { generation: 3, keys: vec![k(7)] });
+        let mut buf = encode_read_keys(&ReadKeys {
+            generation: 3,
+            keys: vec![k(7)],
+        });
         buf.resize(256, 0);
         assert_eq!(parse_read_keys(&buf).unwrap().keys, vec![k(7)]);
         buf[100] = 1;
-        assert_eq!(parse_read_keys(&buf), Err(ParseError::TrailingBytes { at: 100 }));
+        assert_eq!(
+            parse_read_keys(&buf),
+            Err(ParseError::TrailingBytes { at: 100 })
+        );
     }
 
     #[test]
@@ -612,27 +692,51 @@ mod tests {
             Err(ParseError::KeyListLength(4))
         );
         // Says 2 keys, carries 1: the allocation length was too small.
-        let mut buf = encode_read_keys(&ReadKeys { generation: 1, keys: vec![k(1), k(2)] });
+        let mut buf = encode_read_keys(&ReadKeys {
+            generation: 1,
+            keys: vec![k(1), k(2)],
+        });
         buf.truncate(16);
-        assert_eq!(parse_read_keys(&buf), Err(ParseError::Truncated { needed: 24, got: 16 }));
+        assert_eq!(
+            parse_read_keys(&buf),
+            Err(ParseError::Truncated {
+                needed: 24,
+                got: 16
+            })
+        );
         // A huge length must not overflow or allocate.
         let mut huge = vec![0, 0, 0, 1, 0xff, 0xff, 0xff, 0xf8];
         huge.extend_from_slice(&[1; 8]);
-        assert!(matches!(parse_read_keys(&huge), Err(ParseError::Truncated { .. })));
+        assert!(matches!(
+            parse_read_keys(&huge),
+            Err(ParseError::Truncated { .. })
+        ));
         // Key 0 cannot be registered.
         let mut zero = vec![0, 0, 0, 1, 0, 0, 0, 16];
         zero.extend_from_slice(&k(1).get().to_be_bytes());
         zero.extend_from_slice(&[0; 8]);
-        assert_eq!(parse_read_keys(&zero), Err(ParseError::ZeroKey { index: 1 }));
+        assert_eq!(
+            parse_read_keys(&zero),
+            Err(ParseError::ZeroKey { index: 1 })
+        );
     }
 
     #[test]
     fn read_reservation_round_trip() {
-        let none = ReadReservation { generation: 9, reservation: None };
-        assert_eq!(parse_read_reservation(&encode_read_reservation(&none)), Ok(none));
+        let none = ReadReservation {
+            generation: 9,
+            reservation: None,
+        };
+        assert_eq!(
+            parse_read_reservation(&encode_read_reservation(&none)),
+            Ok(none)
+        );
         let held = ReadReservation {
             generation: 10,
-            reservation: Some(Reservation { key: Some(k(2)), pr_type: FENCING_TYPE }),
+            reservation: Some(Reservation {
+                key: Some(k(2)),
+                pr_type: FENCING_TYPE,
+            }),
         };
         let buf = encode_read_reservation(&held);
         assert_eq!(buf.len(), 24);
@@ -640,26 +744,44 @@ mod tests {
         assert_eq!(parse_read_reservation(&buf), Ok(held));
         let all = ReadReservation {
             generation: 11,
-            reservation: Some(Reservation { key: None, pr_type: PrType::WriteExclusiveAllRegistrants }),
+            reservation: Some(Reservation {
+                key: None,
+                pr_type: PrType::WriteExclusiveAllRegistrants,
+            }),
         };
-        assert_eq!(parse_read_reservation(&encode_read_reservation(&all)), Ok(all));
+        assert_eq!(
+            parse_read_reservation(&encode_read_reservation(&all)),
+            Ok(all)
+        );
     }
 
     #[test]
     fn read_reservation_rejects_malformed() {
         let held = ReadReservation {
             generation: 1,
-            reservation: Some(Reservation { key: Some(k(2)), pr_type: FENCING_TYPE }),
+            reservation: Some(Reservation {
+                key: Some(k(2)),
+                pr_type: FENCING_TYPE,
+            }),
         };
         let good = encode_read_reservation(&held);
-        assert_eq!(parse_read_reservation(&good[..5]), Err(ParseError::Short { len: 5 }));
+        assert_eq!(
+            parse_read_reservation(&good[..5]),
+            Err(ParseError::Short { len: 5 })
+        );
         assert_eq!(
             parse_read_reservation(&good[..20]),
-            Err(ParseError::Truncated { needed: 24, got: 20 })
+            Err(ParseError::Truncated {
+                needed: 24,
+                got: 20
+            })
         );
         let mut b = good.clone();
         b[7] = 8;
-        assert_eq!(parse_read_reservation(&b), Err(ParseError::ReservationLength(8)));
+        assert_eq!(
+            parse_read_reservation(&b),
+            Err(ParseError::ReservationLength(8))
+        );
         let mut b = good.clone();
         b[21] = 0x15; // element scope
         assert_eq!(parse_read_reservation(&b), Err(ParseError::Scope(1)));
@@ -671,11 +793,20 @@ mod tests {
         assert_eq!(parse_read_reservation(&b), Err(ParseError::ZeroHolderKey));
         let mut b = good.clone();
         b.extend_from_slice(&[0, 0, 7]);
-        assert_eq!(parse_read_reservation(&b), Err(ParseError::TrailingBytes { at: 26 }));
+        assert_eq!(
+            parse_read_reservation(&b),
+            Err(ParseError::TrailingBytes { at: 26 })
+        );
         // "No reservation" followed by garbage.
-        let mut b = encode_read_reservation(&ReadReservation { generation: 1, reservation: None });
+        let mut b = encode_read_reservation(&ReadReservation {
+            generation: 1,
+            reservation: None,
+        });
         b.extend_from_slice(&[0xff; 16]);
-        assert_eq!(parse_read_reservation(&b), Err(ParseError::TrailingBytes { at: 8 }));
+        assert_eq!(
+            parse_read_reservation(&b),
+            Err(ParseError::TrailingBytes { at: 8 })
+        );
     }
 
     /// Deterministic mutation of valid replies: the parsers never panic, and whatever they
@@ -691,10 +822,16 @@ mod tests {
             z ^ (z >> 31)
         };
         let bases = [
-            encode_read_keys(&ReadKeys { generation: 5, keys: vec![k(1), k(2), k(3)] }),
+            encode_read_keys(&ReadKeys {
+                generation: 5,
+                keys: vec![k(1), k(2), k(3)],
+            }),
             encode_read_reservation(&ReadReservation {
                 generation: 5,
-                reservation: Some(Reservation { key: Some(k(1)), pr_type: FENCING_TYPE }),
+                reservation: Some(Reservation {
+                    key: Some(k(1)),
+                    pr_type: FENCING_TYPE,
+                }),
             }),
             vec![0; 8],
         ];
@@ -722,7 +859,10 @@ mod tests {
                 let e = encode_read_reservation(&res);
                 assert_eq!(e[..8], b[..8]);
                 assert!(b.len() >= e.len());
-                assert_eq!(res.reservation.map(|r| r.pr_type.scsi()), (e.len() > 8).then(|| e[21]));
+                assert_eq!(
+                    res.reservation.map(|r| r.pr_type.scsi()),
+                    (e.len() > 8).then(|| e[21])
+                );
             }
         }
     }
@@ -734,7 +874,15 @@ mod tests {
         b[16..32].copy_from_slice(b"FILEIO          ");
         b[32..36].copy_from_slice(b"4.0\0");
         let i = parse_inquiry(&b).unwrap();
-        assert_eq!((i.device_type, i.vendor.as_str(), i.product.as_str(), i.revision.as_str()), (0, "LIO-ORG", "FILEIO", "4.0"));
+        assert_eq!(
+            (
+                i.device_type,
+                i.vendor.as_str(),
+                i.product.as_str(),
+                i.revision.as_str()
+            ),
+            (0, "LIO-ORG", "FILEIO", "4.0")
+        );
         assert!(preempt_abort_hazard(&i).is_some());
         b[8..16].copy_from_slice(b"IET     ");
         assert!(preempt_abort_hazard(&parse_inquiry(&b).unwrap()).is_none());
@@ -751,30 +899,89 @@ mod tests {
         fixed[2] = 0x05;
         fixed[12] = 0x26;
         let s = Sense::parse(&fixed).unwrap();
-        assert_eq!(s, Sense { key: 5, asc: 0x26, ascq: 0 });
+        assert_eq!(
+            s,
+            Sense {
+                key: 5,
+                asc: 0x26,
+                ascq: 0
+            }
+        );
         assert!(s.is_invalid_field() && !s.is_invalid_opcode());
-        assert_eq!(Sense::parse(&[0xf0, 0, 0x06]), Some(Sense { key: 6, asc: 0, ascq: 0 }));
-        assert_eq!(Sense::parse(&[0x72, 0x05, 0x20, 0x00]), Some(Sense { key: 5, asc: 0x20, ascq: 0 }));
+        assert_eq!(
+            Sense::parse(&[0xf0, 0, 0x06]),
+            Some(Sense {
+                key: 6,
+                asc: 0,
+                ascq: 0
+            })
+        );
+        assert_eq!(
+            Sense::parse(&[0x72, 0x05, 0x20, 0x00]),
+            Some(Sense {
+                key: 5,
+                asc: 0x20,
+                ascq: 0
+            })
+        );
         assert_eq!(Sense::parse(&[]), None);
         assert_eq!(Sense::parse(&[0x00, 1, 2, 3]), None);
         assert_eq!(Sense::parse(&[0x72, 1]), None);
-        assert!(Sense { key: 6, asc: 0x2a, ascq: 5 }.to_string().contains("registrations preempted"));
+        assert!(Sense {
+            key: 6,
+            asc: 0x2a,
+            ascq: 5
+        }
+        .to_string()
+        .contains("registrations preempted"));
     }
 
     #[test]
     fn sg_classification() {
-        let o = |status, host, driver, sense| SgOutcome { status, host_status: host, driver_status: driver, sense };
+        let o = |status, host, driver, sense| SgOutcome {
+            status,
+            host_status: host,
+            driver_status: driver,
+            sense,
+        };
         assert_eq!(classify_sg(&o(0, 0, 0, None)), SgVerdict::Good);
-        assert_eq!(classify_sg(&o(0x18, 0, 0, None)), SgVerdict::ReservationConflict);
+        assert_eq!(
+            classify_sg(&o(0x18, 0, 0, None)),
+            SgVerdict::ReservationConflict
+        );
         assert_eq!(classify_sg(&o(0x08, 0, 0, None)), SgVerdict::Retry);
-        assert_eq!(classify_sg(&o(0, 0x01, 0, None)), SgVerdict::Transport { host: 1, driver: 0 });
-        assert_eq!(classify_sg(&o(0, 0, 0x06, None)), SgVerdict::Transport { host: 0, driver: 6 });
-        let ua = Sense { key: 6, asc: 0x2a, ascq: 5 };
+        assert_eq!(
+            classify_sg(&o(0, 0x01, 0, None)),
+            SgVerdict::Transport { host: 1, driver: 0 }
+        );
+        assert_eq!(
+            classify_sg(&o(0, 0, 0x06, None)),
+            SgVerdict::Transport { host: 0, driver: 6 }
+        );
+        let ua = Sense {
+            key: 6,
+            asc: 0x2a,
+            ascq: 5,
+        };
         assert_eq!(classify_sg(&o(2, 0, 0x08, Some(ua))), SgVerdict::Retry);
-        let opcode = Sense { key: 5, asc: 0x20, ascq: 0 };
-        assert_eq!(classify_sg(&o(2, 0, 0x08, Some(opcode))), SgVerdict::Unsupported(opcode));
-        let field = Sense { key: 5, asc: 0x26, ascq: 0 };
-        assert_eq!(classify_sg(&o(2, 0, 0x08, Some(field))), SgVerdict::Check(field));
+        let opcode = Sense {
+            key: 5,
+            asc: 0x20,
+            ascq: 0,
+        };
+        assert_eq!(
+            classify_sg(&o(2, 0, 0x08, Some(opcode))),
+            SgVerdict::Unsupported(opcode)
+        );
+        let field = Sense {
+            key: 5,
+            asc: 0x26,
+            ascq: 0,
+        };
+        assert_eq!(
+            classify_sg(&o(2, 0, 0x08, Some(field))),
+            SgVerdict::Check(field)
+        );
         assert_eq!(classify_sg(&o(2, 0, 0, None)), SgVerdict::Status(2));
     }
 
@@ -783,13 +990,31 @@ mod tests {
         assert_eq!(classify_ioctl(0, 0), IoctlVerdict::Ok);
         assert_eq!(classify_ioctl(0x18, 0), IoctlVerdict::ReservationConflict);
         // Older kernels: a raw SCSI result word with the status in the low byte.
-        assert_eq!(classify_ioctl(0x0000_0018, 0), IoctlVerdict::ReservationConflict);
-        assert_eq!(classify_ioctl(0x0007_0018, 0), IoctlVerdict::ReservationConflict);
+        assert_eq!(
+            classify_ioctl(0x0000_0018, 0),
+            IoctlVerdict::ReservationConflict
+        );
+        assert_eq!(
+            classify_ioctl(0x0007_0018, 0),
+            IoctlVerdict::ReservationConflict
+        );
         assert_eq!(classify_ioctl(2, 0), IoctlVerdict::Status(2));
         assert_eq!(classify_ioctl(0xe0000, 0), IoctlVerdict::Status(0xe0000));
-        assert_eq!(classify_ioctl(-1, libc::ENOTTY), IoctlVerdict::NotSupported(libc::ENOTTY));
-        assert_eq!(classify_ioctl(-1, libc::EOPNOTSUPP), IoctlVerdict::NotSupported(libc::EOPNOTSUPP));
-        assert_eq!(classify_ioctl(-1, libc::EINVAL), IoctlVerdict::Errno(libc::EINVAL));
-        assert_eq!(classify_ioctl(-1, libc::EPERM), IoctlVerdict::Errno(libc::EPERM));
+        assert_eq!(
+            classify_ioctl(-1, libc::ENOTTY),
+            IoctlVerdict::NotSupported(libc::ENOTTY)
+        );
+        assert_eq!(
+            classify_ioctl(-1, libc::EOPNOTSUPP),
+            IoctlVerdict::NotSupported(libc::EOPNOTSUPP)
+        );
+        assert_eq!(
+            classify_ioctl(-1, libc::EINVAL),
+            IoctlVerdict::Errno(libc::EINVAL)
+        );
+        assert_eq!(
+            classify_ioctl(-1, libc::EPERM),
+            IoctlVerdict::Errno(libc::EPERM)
+        );
     }
 }

@@ -81,13 +81,21 @@ pub fn pr_ioctl<T: PrArg>(fd: BorrowedFd<'_>, request: u32, arg: &T) -> (i32, i3
 pub fn pr_probe(fd: BorrowedFd<'_>) -> (i32, i32) {
     // SAFETY: a NULL argument is never dereferenced in userspace; the kernel validates the
     // pointer with copy_from_user and fails with EFAULT. `fd` is valid for the call.
-    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), IOC_PR_RELEASE as _, std::ptr::null::<PrReservation>()) };
+    let ret = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            IOC_PR_RELEASE as _,
+            std::ptr::null::<PrReservation>(),
+        )
+    };
     (ret, last_errno(ret))
 }
 
 fn last_errno(ret: i32) -> i32 {
     if ret < 0 {
-        std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO)
     } else {
         0
     }
@@ -135,11 +143,24 @@ pub enum Data<'a> {
 /// Sends one SCSI command through SG_IO. `Ok` carries the outcome and the number of bytes
 /// transferred (data-in: the buffer length minus the residual); `Err` an errno from the
 /// ioctl itself (ENOTTY: no SCSI pass-through on this device).
-pub fn sg_io(fd: BorrowedFd<'_>, cdb: &[u8], data: Data<'_>, timeout_ms: u32) -> Result<(SgOutcome, usize), i32> {
+pub fn sg_io(
+    fd: BorrowedFd<'_>,
+    cdb: &[u8],
+    data: Data<'_>,
+    timeout_ms: u32,
+) -> Result<(SgOutcome, usize), i32> {
     let mut sense = [0u8; SENSE_LEN];
     let (dir, ptr, len) = match data {
-        Data::In(b) => (SG_DXFER_FROM_DEV, b.as_mut_ptr().cast::<libc::c_void>(), b.len()),
-        Data::Out(b) => (SG_DXFER_TO_DEV, b.as_ptr().cast_mut().cast::<libc::c_void>(), b.len()),
+        Data::In(b) => (
+            SG_DXFER_FROM_DEV,
+            b.as_mut_ptr().cast::<libc::c_void>(),
+            b.len(),
+        ),
+        Data::Out(b) => (
+            SG_DXFER_TO_DEV,
+            b.as_ptr().cast_mut().cast::<libc::c_void>(),
+            b.len(),
+        ),
     };
     let cmd_len = u8::try_from(cdb.len()).map_err(|_| libc::EINVAL)?;
     let dxfer_len = u32::try_from(len).map_err(|_| libc::EINVAL)?;

@@ -91,17 +91,28 @@ impl KeyWatch {
         let present = keys.contains(self.key);
         match self.state {
             WatchState::Registered { .. } if present => {
-                self.state = WatchState::Registered { generation: Some(keys.generation) };
+                self.state = WatchState::Registered {
+                    generation: Some(keys.generation),
+                };
                 None
             }
             WatchState::Registered { .. } => {
-                self.state = WatchState::Fenced { generation: keys.generation };
-                Some(WatchAction::StopAllIo { key: self.key, generation: keys.generation })
+                self.state = WatchState::Fenced {
+                    generation: keys.generation,
+                };
+                Some(WatchAction::StopAllIo {
+                    key: self.key,
+                    generation: keys.generation,
+                })
             }
             WatchState::Fenced { .. } => None,
             WatchState::Rejoining if present => {
-                self.state = WatchState::Registered { generation: Some(keys.generation) };
-                Some(WatchAction::Rejoined { generation: keys.generation })
+                self.state = WatchState::Registered {
+                    generation: Some(keys.generation),
+                };
+                Some(WatchAction::Rejoined {
+                    generation: keys.generation,
+                })
             }
             WatchState::Rejoining => None,
         }
@@ -113,7 +124,12 @@ impl KeyWatch {
     pub fn observe_reservation(&mut self, r: &ReadReservation) -> Option<WatchAction> {
         self.failures = 0;
         match (self.state, r.reservation) {
-            (WatchState::Registered { generation: Some(_) }, None) => Some(WatchAction::Reserve { key: self.key }),
+            (
+                WatchState::Registered {
+                    generation: Some(_),
+                },
+                None,
+            ) => Some(WatchAction::Reserve { key: self.key }),
             _ => None,
         }
     }
@@ -121,7 +137,9 @@ impl KeyWatch {
     /// A failed PR read (any error).
     pub fn observe_failure(&mut self) -> Option<WatchAction> {
         self.failures = self.failures.saturating_add(1);
-        (self.failures == self.failure_threshold).then_some(WatchAction::ReadsFailing { consecutive: self.failures })
+        (self.failures == self.failure_threshold).then_some(WatchAction::ReadsFailing {
+            consecutive: self.failures,
+        })
     }
 
     /// The explicit operator/rejoin action: the only way to get a `Register`. Ignored unless
@@ -143,7 +161,10 @@ mod tests {
     use crate::scsi::{Reservation, FENCING_TYPE};
 
     fn keys(generation: u32, ks: &[u32]) -> ReadKeys {
-        ReadKeys { generation, keys: ks.iter().map(|&n| PrKey::for_node(n)).collect() }
+        ReadKeys {
+            generation,
+            keys: ks.iter().map(|&n| PrKey::for_node(n)).collect(),
+        }
     }
 
     #[test]
@@ -153,7 +174,13 @@ mod tests {
         assert_eq!(w.observe_keys(&keys(1, &[1, 2])), None);
         assert_eq!(w.observe_keys(&keys(1, &[2, 1])), None);
         assert!(!w.io_stopped());
-        assert_eq!(w.observe_keys(&keys(2, &[2])), Some(WatchAction::StopAllIo { key: me, generation: 2 }));
+        assert_eq!(
+            w.observe_keys(&keys(2, &[2])),
+            Some(WatchAction::StopAllIo {
+                key: me,
+                generation: 2
+            })
+        );
         assert!(w.io_stopped());
         // Repeated observations do not repeat the action...
         assert_eq!(w.observe_keys(&keys(2, &[2])), None);
@@ -171,12 +198,17 @@ mod tests {
         let mut w = KeyWatch::registered(me);
         let mut seed = 1u64;
         for i in 0..10_000u32 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let act = match seed >> 62 {
                 0 => w.observe_keys(&keys(i, &[1, 2])),
                 1 => w.observe_keys(&keys(i, &[2])),
                 2 => w.observe_failure(),
-                _ => w.observe_reservation(&ReadReservation { generation: i, reservation: None }),
+                _ => w.observe_reservation(&ReadReservation {
+                    generation: i,
+                    reservation: None,
+                }),
             };
             assert!(!matches!(act, Some(WatchAction::Register { .. })));
         }
@@ -187,16 +219,30 @@ mod tests {
     fn rejoin_is_explicit_and_completes_on_seeing_the_key() {
         let me = PrKey::for_node(1);
         let mut w = KeyWatch::registered(me);
-        assert_eq!(w.operator_rejoin(), None, "nothing to rejoin while registered");
+        assert_eq!(
+            w.operator_rejoin(),
+            None,
+            "nothing to rejoin while registered"
+        );
         w.observe_keys(&keys(5, &[2]));
         assert_eq!(w.operator_rejoin(), Some(WatchAction::Register { key: me }));
         assert_eq!(w.operator_rejoin(), None, "not repeated");
-        assert_eq!(w.observe_keys(&keys(5, &[2])), None, "registration not visible yet");
+        assert_eq!(
+            w.observe_keys(&keys(5, &[2])),
+            None,
+            "registration not visible yet"
+        );
         assert!(w.io_stopped());
-        assert_eq!(w.observe_keys(&keys(6, &[2, 1])), Some(WatchAction::Rejoined { generation: 6 }));
+        assert_eq!(
+            w.observe_keys(&keys(6, &[2, 1])),
+            Some(WatchAction::Rejoined { generation: 6 })
+        );
         assert!(!w.io_stopped());
         // A second loss is detected again.
-        assert!(matches!(w.observe_keys(&keys(7, &[2])), Some(WatchAction::StopAllIo { .. })));
+        assert!(matches!(
+            w.observe_keys(&keys(7, &[2])),
+            Some(WatchAction::StopAllIo { .. })
+        ));
     }
 
     #[test]
@@ -204,7 +250,10 @@ mod tests {
         let me = PrKey::for_node(1);
         let mut w = KeyWatch::registered(me).with_failure_threshold(2);
         assert_eq!(w.observe_failure(), None);
-        assert_eq!(w.observe_failure(), Some(WatchAction::ReadsFailing { consecutive: 2 }));
+        assert_eq!(
+            w.observe_failure(),
+            Some(WatchAction::ReadsFailing { consecutive: 2 })
+        );
         assert_eq!(w.observe_failure(), None, "reported once");
         assert!(!w.io_stopped());
         assert_eq!(w.observe_keys(&keys(1, &[1])), None);
@@ -215,16 +264,33 @@ mod tests {
     fn missing_reservation_is_re_established_by_a_registered_node() {
         let me = PrKey::for_node(1);
         let mut w = KeyWatch::registered(me);
-        let none = ReadReservation { generation: 1, reservation: None };
-        assert_eq!(w.observe_reservation(&none), None, "not before our key was seen");
+        let none = ReadReservation {
+            generation: 1,
+            reservation: None,
+        };
+        assert_eq!(
+            w.observe_reservation(&none),
+            None,
+            "not before our key was seen"
+        );
         w.observe_keys(&keys(1, &[1]));
-        assert_eq!(w.observe_reservation(&none), Some(WatchAction::Reserve { key: me }));
+        assert_eq!(
+            w.observe_reservation(&none),
+            Some(WatchAction::Reserve { key: me })
+        );
         let held = ReadReservation {
             generation: 1,
-            reservation: Some(Reservation { key: Some(PrKey::for_node(2)), pr_type: FENCING_TYPE }),
+            reservation: Some(Reservation {
+                key: Some(PrKey::for_node(2)),
+                pr_type: FENCING_TYPE,
+            }),
         };
         assert_eq!(w.observe_reservation(&held), None);
         w.observe_keys(&keys(2, &[2]));
-        assert_eq!(w.observe_reservation(&none), None, "a fenced node reserves nothing");
+        assert_eq!(
+            w.observe_reservation(&none),
+            None,
+            "a fenced node reserves nothing"
+        );
     }
 }

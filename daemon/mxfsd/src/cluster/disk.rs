@@ -27,7 +27,7 @@ pub enum DiskReq {
     /// Write heartbeat `counter`, then read all slots.
     Heartbeat { counter: u64 },
     /// Write (or free, with `None`) lock record `index`; answer with `token`.
-    Record { token: u64, index: u32, grant: Option<LockGrant> },
+    Record { token: u64, index: u32, grant: Option<Box<LockGrant>> },
     /// Free every lock record held by `victim`.
     Purge { victim: u32 },
     /// Never write again (we self-fenced or lost our slot).
@@ -172,7 +172,7 @@ impl Disk {
             match req {
                 DiskReq::Heartbeat { counter } => self.heartbeat(counter, events),
                 DiskReq::Record { token, index, grant } => {
-                    let ok = self.writing() && self.write_record(index, grant);
+                    let ok = self.writing() && self.write_record(index, grant.map(|g| *g));
                     events(DiskEvent::Recorded { token, ok });
                 }
                 DiskReq::Purge { victim } => {

@@ -615,7 +615,7 @@ impl Engine {
         };
         let token = self.next_token;
         self.next_token += 1;
-        let sent = self.p.disk.as_ref().is_some_and(|d| d.send(DiskReq::Record { token, index, grant }));
+        let sent = self.p.disk.as_ref().is_some_and(|d| d.send(DiskReq::Record { token, index, grant: grant.map(Box::new) }));
         let lr = self.locks.entry(res.clone()).or_default();
         if mode.is_none() {
             lr.record = None;

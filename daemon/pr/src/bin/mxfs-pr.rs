@@ -13,7 +13,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use mxfs_cluster::fence::Fencer;
 use mxfs_cluster::NodeId;
 use mxfs_pr::fencing::{self, AbortPolicy, PrStep};
-use mxfs_pr::{KeyWatch, PrDevice, PrError, PrKey, PrOps, ReadKeys, ReadReservation, RegisterVia, WatchAction};
+use mxfs_pr::{
+    KeyWatch, PrDevice, PrError, PrKey, PrOps, ReadKeys, ReadReservation, RegisterVia, WatchAction,
+};
 use mxfs_uapi::ident::{node_id_from_uuid, parse_uuid};
 
 const EXIT_FENCED: u8 = 5;
@@ -253,7 +255,9 @@ fn run(cmd: Command) -> Result<(), Failure> {
                     println!("target {} {} {}", i.vendor, i.product, i.revision);
                     match fencing::decide_abort(AbortPolicy::Auto, Some(&i)) {
                         (true, _) => println!("fencing uses PREEMPT AND ABORT"),
-                        (false, why) => println!("fencing uses PREEMPT without ABORT: {}", why.unwrap_or("")),
+                        (false, why) => {
+                            println!("fencing uses PREEMPT without ABORT: {}", why.unwrap_or(""))
+                        }
                     }
                 }
                 Err(e) => println!("INQUIRY failed: {e}"),
@@ -261,7 +265,11 @@ fn run(cmd: Command) -> Result<(), Failure> {
         }
         Command::Keys { device } => print_keys(&open(&device)?.read_keys()?),
         Command::Reservation { device } => print_reservation(&open(&device)?.read_reservation()?),
-        Command::Register { device, key, via: v } => {
+        Command::Register {
+            device,
+            key,
+            via: v,
+        } => {
             let how = open(&device)?.register(key, via(v))?;
             println!("registered {key} on {device} ({how:?})");
         }
@@ -277,27 +285,48 @@ fn run(cmd: Command) -> Result<(), Failure> {
             open(&device)?.release(key)?;
             println!("released {device} ({key})");
         }
-        Command::Preempt { device, key, victim, abort } => {
+        Command::Preempt {
+            device,
+            key,
+            victim,
+            abort,
+        } => {
             open(&device)?.preempt(key, victim, abort)?;
-            println!("preempted {victim} with {key} on {device}{}", if abort { " (and abort)" } else { "" });
+            println!(
+                "preempted {victim} with {key} on {device}{}",
+                if abort { " (and abort)" } else { "" }
+            );
         }
         Command::Clear { device, key } => {
             open(&device)?.clear(key)?;
             println!("cleared every registration and the reservation of {device}");
         }
-        Command::Join { device, key, via: v } => {
+        Command::Join {
+            device,
+            key,
+            via: v,
+        } => {
             let dev = open(&device)?;
             dev.probe()?;
             let (report, _) = fencing::join(&dev, key, via(v))?;
             println!(
                 "joined {device} with {key} ({:?}); reservation {} type {}; generation {}",
                 report.registered,
-                report.reservation.key.map_or("all-registrants".to_string(), |k| k.to_string()),
+                report
+                    .reservation
+                    .key
+                    .map_or("all-registrants".to_string(), |k| k.to_string()),
                 report.reservation.pr_type,
                 report.generation
             );
         }
-        Command::Fence { device, key, victim_node, abort, owner } => {
+        Command::Fence {
+            device,
+            key,
+            victim_node,
+            abort,
+            owner,
+        } => {
             let dev = open(&device)?;
             let policy = match abort {
                 Abort::Auto => AbortPolicy::Auto,
@@ -316,12 +345,21 @@ fn run(cmd: Command) -> Result<(), Failure> {
             for action in actions {
                 match fencing::execute(&mut fencer, action, Some(&dev), key, abort, &mut next) {
                     PrStep::Completed(r) => {
-                        println!("fence {}: {:?}, generation {}", PrKey::for_node(victim_node), r.outcome, r.generation);
-                        println!("recovery may start in {} s", r.settle_before_recovery().as_secs());
+                        println!(
+                            "fence {}: {:?}, generation {}",
+                            PrKey::for_node(victim_node),
+                            r.outcome,
+                            r.generation
+                        );
+                        println!(
+                            "recovery may start in {} s",
+                            r.settle_before_recovery().as_secs()
+                        );
                         if let Some(res) = r.reservation {
                             println!(
                                 "reservation {} type {}",
-                                res.key.map_or("all-registrants".to_string(), |k| k.to_string()),
+                                res.key
+                                    .map_or("all-registrants".to_string(), |k| k.to_string()),
                                 res.pr_type
                             );
                         }
@@ -331,7 +369,9 @@ fn run(cmd: Command) -> Result<(), Failure> {
                         return Err(Failure(EXIT_FENCED, "our own key is gone".into()));
                     }
                     PrStep::Retry(e) => return Err(e.into()),
-                    PrStep::NoPr => return Err(Failure(3, format!("{device}: no persistent reservations"))),
+                    PrStep::NoPr => {
+                        return Err(Failure(3, format!("{device}: no persistent reservations")))
+                    }
                     PrStep::NoKey(n) => return Err(Failure(1, format!("node {n:?} has no key"))),
                     PrStep::NotOurs(a) => println!("next: {a:?}"),
                 }
@@ -340,7 +380,12 @@ fn run(cmd: Command) -> Result<(), Failure> {
                 println!("next: {a:?}");
             }
         }
-        Command::Watch { device, key, interval_ms, polls } => watch(&device, key, interval_ms, polls)?,
+        Command::Watch {
+            device,
+            key,
+            interval_ms,
+            polls,
+        } => watch(&device, key, interval_ms, polls)?,
         Command::Write { device, offset } => {
             let f = OpenOptions::new()
                 .write(true)
@@ -352,7 +397,10 @@ fn run(cmd: Command) -> Result<(), Failure> {
                 Ok(n) if n == block.0.len() => println!("wrote 4096 bytes at {offset} to {device}"),
                 Ok(n) => return Err(Failure(1, format!("{device}: short write of {n} bytes"))),
                 Err(e) if e.raw_os_error() == Some(libc::EBADE) => {
-                    return Err(Failure(4, format!("{device}: write refused: reservation conflict (EBADE)")))
+                    return Err(Failure(
+                        4,
+                        format!("{device}: write refused: reservation conflict (EBADE)"),
+                    ))
                 }
                 Err(e) => return Err(Failure(1, format!("{device}: write failed: {e}"))),
             }
@@ -364,7 +412,9 @@ fn run(cmd: Command) -> Result<(), Failure> {
                 .open(&device)
                 .map_err(|e| Failure(1, format!("{device}: cannot open: {e}")))?;
             let mut block = Box::new(Block([0; 4096]));
-            let n = f.read_at(&mut block.0, offset).map_err(|e| Failure(1, format!("{device}: read failed: {e}")))?;
+            let n = f
+                .read_at(&mut block.0, offset)
+                .map_err(|e| Failure(1, format!("{device}: read failed: {e}")))?;
             println!("read {n} bytes at {offset} from {device}");
         }
     }
@@ -405,7 +455,10 @@ fn watch(device: &str, key: PrKey, interval_ms: u64, polls: u64) -> Result<(), F
                         "StopAllIo: key {key} is gone from {device} (generation {generation}); \
                          stopping all I/O; this node does not re-register on its own"
                     );
-                    return Err(Failure(EXIT_FENCED, format!("{device}: own key {key} was preempted")));
+                    return Err(Failure(
+                        EXIT_FENCED,
+                        format!("{device}: own key {key} was preempted"),
+                    ));
                 }
                 WatchAction::Reserve { key } => {
                     println!("no reservation on {device}: reserving with {key}");
@@ -414,7 +467,9 @@ fn watch(device: &str, key: PrKey, interval_ms: u64, polls: u64) -> Result<(), F
                     }
                 }
                 WatchAction::ReadsFailing { consecutive } => {
-                    println!("PR reads failing ({consecutive} in a row); relying on disk heartbeats");
+                    println!(
+                        "PR reads failing ({consecutive} in a row); relying on disk heartbeats"
+                    );
                 }
                 // Only operator_rejoin produces these; this loop never calls it.
                 WatchAction::Register { .. } | WatchAction::Rejoined { .. } => {}
