@@ -31,6 +31,14 @@ run_tool simulation "$bin/mxfs-sim" --seeds "${MXFS_SIM_SEEDS:-10000}"
 run_tool fuzz "$bin/mxfs-fuzz" --seconds "${MXFS_FUZZ_SECONDS:-8}"
 cargo_passed=$((cargo_passed + tool_passed)) cargo_failed=$((cargo_failed + tool_failed))
 
+# Several mxfsd processes in network namespaces sharing one lockstate image.
+netns_rc=0
+bash "$ROOT/tests/netns/run.sh" 2>&1 | tee "$log" || netns_rc=$?
+read -r netns_passed netns_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" \
+  | awk '{p = $1; f = $2} END {print p + 0, f + 0}')
+if ((netns_rc != 0 && netns_failed == 0)); then netns_failed=1; fi
+cargo_passed=$((cargo_passed + netns_passed)) cargo_failed=$((cargo_failed + netns_failed))
+
 guest_rc=0
 bash "$ROOT/tests/run-guest.sh" 2>&1 | tee "$log" || guest_rc=$?
 read -r guest_passed guest_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" \
@@ -38,4 +46,4 @@ read -r guest_passed guest_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) f
 if ((guest_rc != 0 && guest_failed == 0)); then guest_failed=1; fi
 
 echo "$((cargo_passed + guest_passed)) passed, $((cargo_failed + guest_failed)) failed"
-((cargo_rc == 0 && guest_rc == 0 && cargo_failed + guest_failed == 0))
+((cargo_rc == 0 && netns_rc == 0 && guest_rc == 0 && cargo_failed + guest_failed == 0))

@@ -4,8 +4,9 @@
   bench.py DIR FS ROUND
 
 Prints one line per measurement, "BENCHRAW <fs> <round> <name> <value> <unit>", every value a
-rate (higher is better). tests/bench/run.sh takes the median over the rounds and compares
-mxfs with plain XFS. A benchmark, never a test: nothing here passes or fails.
+rate (higher is better), or "BENCHFAIL <fs> <round> <name> <reason>" when the operation itself
+failed. tests/bench/run.sh takes the median over the rounds and compares mxfs with plain XFS.
+A benchmark, never a test: the numbers pass or fail nothing.
 """
 import json
 import os
@@ -25,7 +26,7 @@ def drop_caches():
         f.write("3\n")
 
 
-def fio(name, work, rw, bs, direct, out):
+def fio(name, work, rw, bs, direct):
     """Runs one fio job; returns (value, unit): MiB/s for 1 MiB blocks, IOPS for 4 KiB."""
     args = ["fio", "--name=" + name, "--filename=" + os.path.join(work, "fio-" + rw.replace("rand", "")),
             "--size=" + FILE_SIZE, "--rw=" + rw, "--bs=" + bs, "--direct=%d" % direct,
@@ -35,8 +36,10 @@ def fio(name, work, rw, bs, direct, out):
         args.append("--end_fsync=1")  # buffered writes count only once they are on disk
     if "read" in rw:
         drop_caches()  # reads come from the disk, not from what the layout left in memory
-    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd="/tmp")
+    p = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd="/tmp")
     text = p.stdout.decode()
+    if p.returncode != 0:
+        raise RuntimeError("fio exit %d: %s" % (p.returncode, p.stderr.decode().strip()[-200:]))
     data = json.loads(text[text.index("{"):])
     job = data["jobs"][0]
     part = job["read"] if "read" in rw else job["write"]
@@ -98,8 +101,12 @@ def untar(work, emit):
     entries = int(subprocess.run(["sh", "-c", "tar -tf %s | wc -l" % SOURCE_TAR],
                                  stdout=subprocess.PIPE, check=True).stdout)
     drop_caches()
-    secs = timed(lambda: subprocess.run(["sh", "-c", "tar -xf %s -C %s && sync -f %s" % (SOURCE_TAR, d, d)],
-                                        check=True))
+    def extract():
+        p = subprocess.run(["sh", "-c", "tar -xf %s -C %s && sync -f %s" % (SOURCE_TAR, d, d)],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if p.returncode != 0:
+            raise RuntimeError("tar: " + p.stdout.decode().strip()[-200:])
+    secs = timed(extract)
     emit("untar-python-stdlib", entries / secs, "files/s")
 
 
@@ -109,14 +116,24 @@ def main(argv):
     def emit(name, value, unit):
         print("BENCHRAW %s %s %s %.3f %s" % (fs, rnd, name, value, unit), flush=True)
 
-    layout(work)
+    def attempt(name, fn, *args):
+        try:
+            fn(*args)
+        except Exception as e:  # one failed benchmark must not hide the others
+            msg = str(e).replace("\n", " ")[:200]
+            print("BENCHFAIL %s %s %s %s: %s" % (fs, rnd, name, type(e).__name__, msg), flush=True)
+
+    def fio_row(label, rw, bs, direct, mode):
+        value, unit = fio(label, work, rw, bs, direct)
+        emit("%s-%s" % (label, mode), value, unit)
+
+    attempt("layout", layout, work)
     for direct, mode in ((0, "buffered"), (1, "direct")):
         for rw, bs, label in (("write", "1m", "seq-write-1m"), ("read", "1m", "seq-read-1m"),
                               ("randwrite", "4k", "rand-write-4k"), ("randread", "4k", "rand-read-4k")):
-            value, unit = fio(label, work, rw, bs, direct, None)
-            emit("%s-%s" % (label, mode), value, unit)
-    metadata(work, emit)
-    untar(work, emit)
+            attempt("%s-%s" % (label, mode), fio_row, label, rw, bs, direct, mode)
+    attempt("metadata", metadata, work, emit)
+    attempt("untar", untar, work, emit)
     return 0
 
 

@@ -3,6 +3,7 @@
 
 Takes the "BENCHRAW <fs> <round> <name> <value> <unit>" lines, prints for each benchmark
   BENCH <name> mxfs=<median> xfs=<median> ratio=<mxfs/xfs> unit=<unit>
+and "BENCH-FAILED <name> on <fs> (round R): <reason>" for each operation that failed,
 writes the same lines to OUTDIR/bench.txt and a bar chart of the ratios to OUTDIR/bench.png
 (when matplotlib is available), and prints the chart's path. Every value is a rate, so a
 ratio below 1 means mxfs is slower than XFS.
@@ -13,9 +14,13 @@ import sys
 
 
 def parse(log):
-    rows, order = {}, []
+    rows, order, failures = {}, [], {}
     with open(log, errors="replace") as f:
         for line in f:
+            if line.startswith("BENCHFAIL "):
+                _, fs, rnd, name, why = line.strip().split(" ", 4)
+                failures.setdefault((name, fs), (why, []))[1].append(rnd)
+                continue
             parts = line.strip().split()
             if len(parts) != 6 or parts[0] != "BENCHRAW":
                 continue
@@ -24,7 +29,7 @@ def parse(log):
                 rows[name] = {"unit": unit, "mxfs": [], "xfs": []}
                 order.append(name)
             rows[name][fs].append(float(value))
-    return rows, order
+    return rows, order, failures
 
 
 def fmt(v):
@@ -59,7 +64,7 @@ def chart(path, table, rounds):
 
 def main(argv):
     log, out = argv[1], argv[2]
-    rows, order = parse(log)
+    rows, order, failures = parse(log)
     table, rounds = [], 0
     for name in order:
         r = rows[name]
@@ -68,17 +73,20 @@ def main(argv):
         m, x = statistics.median(r["mxfs"]), statistics.median(r["xfs"])
         rounds = max(rounds, len(r["mxfs"]), len(r["xfs"]))
         table.append((name, m, x, m / x if x else float("nan"), r["unit"]))
-    if not table:
-        print("no benchmark results in %s" % log, file=sys.stderr)
-        return 1
     lines = ["BENCH %s mxfs=%s xfs=%s ratio=%.3f unit=%s" % (n, fmt(m), fmt(x), q, u)
              for n, m, x, q, u in table]
+    # Operations that failed (an error, not a slow result), e.g. "untar on mxfs".
+    lines += ["BENCH-FAILED %s on %s (round %s): %s" % (n, fs, ",".join(rnds), why)
+              for (n, fs), (why, rnds) in sorted(failures.items())]
+    if not lines:
+        print("no benchmark results in %s" % log, file=sys.stderr)
+        return 1
     print("\n".join(lines))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "bench.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     png = os.path.join(out, "bench.png")
-    if chart(png, table, rounds):
+    if table and chart(png, table, rounds):
         print("chart: %s" % png)
     else:
         print("chart: not drawn (python3-matplotlib missing: qemu-ci/deps.sh bench)")

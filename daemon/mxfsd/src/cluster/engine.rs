@@ -253,7 +253,7 @@ impl Engine {
         if let Some(d) = self.p.disk.take() {
             let free = self.used_records.keys().copied().collect();
             // After a self-fence nothing may be written, not even the slot release.
-            d.finish(self.stopped.is_none().then_some(free), Duration::from_secs(5));
+            d.finish(self.stopped.is_none().then_some(free), Duration::from_secs(3));
         }
     }
 
