@@ -14,6 +14,8 @@ PKGS=(
   qemu-system-x86 busybox-static xfsprogs dash util-linux kmod gzip
   # the Debian rootfs image of the conformance suites and the benchmark (qemu-ci/rootfs.sh)
   debootstrap e2fsprogs
+  # multi-process cluster tests in network namespaces (tests/netns)
+  iproute2
 )
 if [ "${1:-}" = bench ]; then PKGS+=(python3-matplotlib); fi
 
