@@ -38,6 +38,12 @@ check: module userspace
 demo: module userspace
 	@bash qemu-ci/demo.sh
 
+# Benchmarks (not tests): mxfs against plain XFS in one VM, and cluster lock latencies.
+bench: module userspace
+	@bash qemu-ci/deps.sh bench
+	@bash tests/bench/run.sh
+	@bash tests/netns/bench.sh
+
 install: all
 	install -D -m 0755 target/release/mxfsd $(DESTDIR)/usr/sbin/mxfsd
 	install -D -m 0755 target/release/mxfsadm $(DESTDIR)/usr/sbin/mxfsadm
