@@ -49,11 +49,16 @@ trap 'rm -rf "$stage" "$tmp"' EXIT
 
 log "building the Debian $SUITE rootfs (key $key) from $mirror; this takes a few minutes"
 include=$(IFS=,; echo "${PKGS[*]}")
-if ! debootstrap --variant=minbase --include="$include" "$SUITE" "$stage" "$mirror" >"$stage.log" 2>&1; then
+# One retry: a mirror hiccup should not cost a whole test run.
+for try in 1 2; do
+  if debootstrap --variant=minbase --include="$include" "$SUITE" "$stage" "$mirror" >"$stage.log" 2>&1; then
+    break
+  fi
   tail -n 20 "$stage.log" >&2
-  rm -f "$stage.log"
-  die "debootstrap failed"
-fi
+  [ "$try" = 1 ] || { rm -f "$stage.log"; die "debootstrap failed"; }
+  log "debootstrap failed; retrying once"
+  rm -rf "$stage" && mkdir -p "$stage"
+done
 rm -f "$stage.log"
 
 # Slim it down: nothing in the guest reads documentation, translations or package caches.

@@ -9,11 +9,11 @@
 # (a1), node B registers and fences A (b), node A finds itself fenced (a2). Prints
 # "PASS|FAIL pr-tgt-<phase>" per phase and "N passed, N failed". Needs tgt and
 # qemu-block-extra (qemu-ci/deps.sh). Bounded: each guest gets MXFS_VM_TIMEOUT (180 s).
-# Logs: $MXFS_GUEST_OUT/pr-tgt/<phase>/serial.log, tgtd's in $MXFS_GUEST_OUT/pr-tgt/tgtd.log.
+# Logs: $MXFS_GUEST_OUT/pr-tgt-run/<phase>/serial.log, tgtd's in $MXFS_GUEST_OUT/pr-tgt-run/tgtd.log.
 set -euo pipefail
 . "$(dirname "$0")/../qemu-ci/common.sh"
 
-OUT=${MXFS_GUEST_OUT:-/tmp/mxfs-guest}/pr-tgt
+OUT=${MXFS_GUEST_OUT:-/tmp/mxfs-guest}/pr-tgt-run
 IQN=iqn.2026-01.test.mxfs:pr
 command -v tgtd >/dev/null && command -v tgtadm >/dev/null || die "tgt is not installed (qemu-ci/deps.sh)"
 compgen -G "/usr/lib/*/qemu/block-iscsi.so" >/dev/null || die "QEMU has no iSCSI driver: install qemu-block-extra (qemu-ci/deps.sh)"
@@ -34,8 +34,18 @@ done
 truncate -s 64M "$OUT/lun.img"
 tgtd -f -C "$port" --iscsi "portal=127.0.0.1:$port" >"$OUT/tgtd.log" 2>&1 &
 tgtd_pid=$!
-trap 'kill "$tgtd_pid" 2>/dev/null; wait "$tgtd_pid" 2>/dev/null || true' EXIT
 tadm() { tgtadm -C "$port" --lld iscsi "$@"; }
+# tgtd ignores SIGTERM while it has targets: take them down, then ask it to exit; SIGKILL
+# (this tgtd only, by pid) if it is still there after 5 s.
+stop_tgtd() {
+  tadm --op unbind --mode target --tid 1 -I ALL >/dev/null 2>&1 || true
+  tadm --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
+  tgtadm -C "$port" --op delete --mode system >/dev/null 2>&1 || true
+  for _ in $(seq 50); do kill -0 "$tgtd_pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$tgtd_pid" 2>/dev/null || true
+  wait "$tgtd_pid" 2>/dev/null || true
+}
+trap stop_tgtd EXIT
 for _ in $(seq 50); do tadm --op show --mode sys >/dev/null 2>&1 && break; sleep 0.1; done
 tadm --op new --mode target --tid 1 -T "$IQN"
 tadm --op new --mode logicalunit --tid 1 --lun 1 -b "$OUT/lun.img"

@@ -37,7 +37,11 @@ initrd=$(bash "$ROOT/qemu-ci/initramfs.sh")
 header() { sed -n "s/^# $2: *//p" "$ROOT/tests/guest/$1.sh" | head -n 1; } # TEST KEY
 rootfs=
 for t in "${tests[@]}"; do
-  if [ "$(header "$t" needs)" = rootfs ]; then rootfs=$(bash "$ROOT/qemu-ci/rootfs.sh"); break; fi
+  if [ "$(header "$t" needs)" = rootfs ]; then
+    # Without the image those tests fail on their own ("no Debian rootfs disk"); the others run.
+    rootfs=$(bash "$ROOT/qemu-ci/rootfs.sh") || { log "warning: no Debian rootfs image (qemu-ci/rootfs.sh failed)"; rootfs=; }
+    break
+  fi
 done
 mkdir -p "$OUT"
 lock=$OUT/.print.lock

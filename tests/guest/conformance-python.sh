@@ -6,7 +6,7 @@
 # "CONFORMANCE python mxfs_pass=N xfs_pass=N total=N"; fails when mxfs does not pass every test
 # that plain XFS passes. See docs/conformance.md.
 # needs: rootfs
-# timeout: 1500
+# timeout: 900
 . /tests/guest/lib.sh
 . /tests/guest/conformance.lib
 conformance_run python

@@ -113,10 +113,10 @@ def suite_python(work, selectors):
     env = dict(os.environ, TMPDIR=work, TEMP=work, TMP=work, PYTHONDONTWRITEBYTECODE="1")
     # Each module runs in a worker process (-j2, one per CPU); --tempdir puts regrtest's own
     # working directory (where the tests' TESTFN files live) on the filesystem under test.
-    cmd = [sys.executable, "-m", "test", "-j2", "--timeout", "900", "--tempdir", work,
+    cmd = [sys.executable, "-m", "test", "-j2", "--timeout", "300", "--tempdir", work,
            "--junit-xml", xml] + modules
     t0 = time.time()
-    rc, out = run(cmd, timeout=1800, cwd=work, env=env)
+    rc, out = run(cmd, timeout=700, cwd=work, env=env)
     log("python -m test exit status %d in %ds" % (rc, time.time() - t0))
     for line in out.splitlines():
         if re.search(r"^(FAIL|ERROR):|crashed|Tests result|failed|Total tests", line):
