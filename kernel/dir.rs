@@ -5,7 +5,7 @@
 
 use crate::bindings;
 use crate::lower::{self, zeroed, DentryRef, ParentLock, SyncTable, WriteAccess};
-use crate::{file, inode, xattr};
+use crate::{file, inode};
 use kernel::ffi::{c_char, c_int, c_uint};
 use core::ptr;
 use kernel::prelude::*;
@@ -21,15 +21,7 @@ pub(crate) static DIR_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bi
     mknod: Some(mknod),
     rename: Some(rename),
     tmpfile: Some(tmpfile),
-    permission: Some(inode::permission),
-    getattr: Some(inode::getattr),
-    setattr: Some(inode::setattr),
-    listxattr: Some(xattr::listxattr),
-    get_acl: Some(xattr::get_acl),
-    set_acl: Some(xattr::set_acl),
-    fileattr_get: Some(inode::fileattr_get),
-    fileattr_set: Some(inode::fileattr_set),
-    ..zeroed()
+    ..inode::common_iops()
 });
 
 pub(crate) static DIR_FOPS: SyncTable<bindings::file_operations> = SyncTable(bindings::file_operations {

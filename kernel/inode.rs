@@ -77,43 +77,28 @@ pub(crate) unsafe fn get(sb: *mut bindings::super_block, lower: *mut bindings::i
     Ok(inode)
 }
 
-pub(crate) static FILE_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings::inode_operations {
-    permission: Some(permission),
-    getattr: Some(getattr),
-    setattr: Some(setattr),
-    listxattr: Some(xattr::listxattr),
-    get_acl: Some(xattr::get_acl),
-    set_acl: Some(xattr::set_acl),
-    fileattr_get: Some(fileattr_get),
-    fileattr_set: Some(fileattr_set),
-    fiemap: Some(fiemap),
-    ..zeroed()
-});
+/// Operations every kind of mxfs inode has; the per-kind tables add to these.
+pub(crate) const fn common_iops() -> bindings::inode_operations {
+    bindings::inode_operations {
+        permission: Some(permission),
+        getattr: Some(getattr),
+        setattr: Some(setattr),
+        listxattr: Some(xattr::listxattr),
+        get_acl: Some(xattr::get_acl),
+        set_acl: Some(xattr::set_acl),
+        fileattr_get: Some(fileattr_get),
+        fileattr_set: Some(fileattr_set),
+        ..zeroed()
+    }
+}
 
-pub(crate) static SPECIAL_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings::inode_operations {
-    permission: Some(permission),
-    getattr: Some(getattr),
-    setattr: Some(setattr),
-    listxattr: Some(xattr::listxattr),
-    get_acl: Some(xattr::get_acl),
-    set_acl: Some(xattr::set_acl),
-    fileattr_get: Some(fileattr_get),
-    fileattr_set: Some(fileattr_set),
-    ..zeroed()
-});
+pub(crate) static FILE_IOPS: SyncTable<bindings::inode_operations> =
+    SyncTable(bindings::inode_operations { fiemap: Some(fiemap), ..common_iops() });
 
-static SYMLINK_IOPS: SyncTable<bindings::inode_operations> = SyncTable(bindings::inode_operations {
-    get_link: Some(get_link),
-    permission: Some(permission),
-    getattr: Some(getattr),
-    setattr: Some(setattr),
-    listxattr: Some(xattr::listxattr),
-    get_acl: Some(xattr::get_acl),
-    set_acl: Some(xattr::set_acl),
-    fileattr_get: Some(fileattr_get),
-    fileattr_set: Some(fileattr_set),
-    ..zeroed()
-});
+pub(crate) static SPECIAL_IOPS: SyncTable<bindings::inode_operations> = SyncTable(common_iops());
+
+static SYMLINK_IOPS: SyncTable<bindings::inode_operations> =
+    SyncTable(bindings::inode_operations { get_link: Some(get_link), ..common_iops() });
 
 pub(crate) unsafe extern "C" fn permission(
     _idmap: *mut bindings::mnt_idmap,

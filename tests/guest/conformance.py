@@ -27,6 +27,7 @@ import xml.etree.ElementTree as ET
 
 NOBODY = ("nobody", "nogroup")  # unprivileged user for permission checks
 SCRATCH = "/tmp/conformance"  # private scratch space on tmpfs, outside the tested filesystem
+MAX_DETAILS = 40  # failure details and differences printed per run; the counts cover all
 
 
 def log(msg):
@@ -84,7 +85,7 @@ def suite_pjdfstest(work, selectors):
     second = os.path.join(SCRATCH, "pjdfstest-secondary")
     os.makedirs(second, exist_ok=True)
     cmd = ["pjdfstest", "-c", cfg, "-p", work, "-s", second] + selectors
-    rc, out = run(cmd, timeout=1200, cwd=work, env=dict(os.environ, NO_COLOR="1"))
+    rc, out = run(cmd, timeout=480, cwd=work, env=dict(os.environ, NO_COLOR="1"))
     results, detail = [], None
     for line in out.splitlines():
         line = re.sub(r"\x1b\[[0-9;]*m", "", line)
@@ -127,12 +128,14 @@ def suite_python(work, selectors):
     except (OSError, ET.ParseError) as e:
         log("no JUnit results (%s)" % e)
         return results
+    shown = 0
     for tc in root.iter("testcase"):
         kids = {k.tag for k in tc}
         if kids & {"failure", "error"}:
             status = "fail"
             for k in tc:
-                if k.tag in ("failure", "error"):
+                if k.tag in ("failure", "error") and shown < MAX_DETAILS:
+                    shown += 1
                     log("%s: %s" % (tc.get("name"), (k.get("message") or k.text or "").strip()[:300]))
         elif "skipped" in kids:
             status = "skip"
@@ -628,9 +631,14 @@ def cmd_compare(suite, xfs_path, mxfs_path):
     print("CONFORMANCE %s mxfs_pass=%d xfs_pass=%d total=%d" % (suite, mxfs_pass, xfs_pass, len(names)),
           flush=True)
     lost = [n for n in names if xfs.get(n) == "pass" and mxfs.get(n) != "pass"]
-    for n in names:
-        if xfs.get(n) != mxfs.get(n):
-            log("differs: %s xfs=%s mxfs=%s" % (n, xfs.get(n, "missing"), mxfs.get(n, "missing")))
+    differ = [n for n in names if xfs.get(n) != mxfs.get(n)]
+    # The ones mxfs lost first: they are what fails the test.
+    lost_set = set(lost)
+    differ.sort(key=lambda n: (n not in lost_set, n))
+    for n in differ[:MAX_DETAILS]:
+        log("differs: %s xfs=%s mxfs=%s" % (n, xfs.get(n, "missing"), mxfs.get(n, "missing")))
+    if len(differ) > MAX_DETAILS:
+        log("... and %d more differences" % (len(differ) - MAX_DETAILS))
     if xfs_pass == 0:
         log("nothing passed on plain XFS: the suite did not run")
         return 1

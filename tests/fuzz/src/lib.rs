@@ -1,4 +1,4 @@
-//! Fuzz targets for every MXFS decoder, and a small deterministic mutation engine to drive
+//! Fuzz targets for every MXFS decoder (and the SCSI replies fencing parses), and a small deterministic mutation engine to drive
 //! them without any extra toolchain.
 //!
 //! Each target takes arbitrary bytes and panics only when a property is violated: a decoder
@@ -36,4 +36,8 @@ pub const TARGETS: &[Target] = &[
     Target { name: "peer", run: targets::peer_stream },
     Target { name: "hello", run: targets::hello },
     Target { name: "netlink", run: targets::netlink },
+    Target { name: "heartbeat", run: targets::heartbeat },
+    Target { name: "dlm", run: targets::dlm },
+    Target { name: "pr-in", run: targets::pr_in },
+    Target { name: "inquiry", run: targets::inquiry },
 ];

@@ -1,6 +1,12 @@
 //! Valid encodings every target starts from, each behind its control byte.
 
 use mxfs_nl::attr::AttrWriter;
+use mxfs_pr::scsi::{encode_read_keys, encode_read_reservation};
+use mxfs_pr::{PrKey, PrType, ReadKeys, ReadReservation, Reservation, FENCING_TYPE};
+use mxfs_uapi::clustermsg::{
+    ClaimWire, DlmFrameWire, DlmMsgWire, EchoWire, HeartbeatWire, MemberWire, RefuseWire, ReportEntryWire, ViewIdWire,
+    ViewWire,
+};
 use mxfs_nl::{ctrl, genlmsg, msg, MountStatus};
 use mxfs_uapi::discovery::{self, Announcement};
 use mxfs_uapi::genl::{attr, cmd, FAMILY_VERSION};
@@ -28,6 +34,10 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "peer" => peer_streams(),
         "hello" => hellos(),
         "netlink" => netlink(),
+        "heartbeat" => heartbeats(),
+        "dlm" => dlm_frames(),
+        "pr-in" => pr_in(),
+        "inquiry" => inquiries(),
         _ => Vec::new(),
     }
 }
@@ -162,4 +172,100 @@ fn netlink() -> Vec<Vec<u8>> {
     let _ = outer.put_nested(attr::MOUNT, &nest);
     out.push(genlmsg::encode(cmd::STATUS, FAMILY_VERSION, outer.as_bytes()));
     out.into_iter().map(|b| with_ctl(0, &b)).collect()
+}
+
+fn heartbeats() -> Vec<Vec<u8>> {
+    let members = [MemberWire { node: 0x1111, incarnation: 99 }, MemberWire { node: 0x2222, incarnation: 5 }];
+    let id = ViewIdWire { epoch: 7, coordinator: 0x1111, coordinator_incarnation: 99 };
+    let base = HeartbeatWire { incarnation: 1_700_000_000_123, seq: 42, echo: None, claim: None, view: None };
+    let hbs = [
+        base,
+        HeartbeatWire { echo: Some(EchoWire { incarnation: 5, seq: 41 }), ..base },
+        HeartbeatWire { claim: Some(ClaimWire { slot: 3, generation: 4, nonce: [9; 16] }), ..base },
+        HeartbeatWire {
+            echo: Some(EchoWire { incarnation: 5, seq: 41 }),
+            claim: Some(ClaimWire { slot: 63, generation: 1, nonce: [1; 16] }),
+            view: Some(ViewWire { id, members: &members }),
+            ..base
+        },
+        HeartbeatWire { view: Some(ViewWire { id, members: &[] }), ..base },
+    ];
+    hbs.iter()
+        .filter_map(|hb| {
+            let mut out = vec![0u8; hb.encoded_len()];
+            hb.encode(&mut out).ok().map(|n| with_ctl(0, &out[..n]))
+        })
+        .collect()
+}
+
+fn dlm_frames() -> Vec<Vec<u8>> {
+    let entries = [
+        ReportEntryWire { res: b"ino:128", held: Some((LockMode::EX, 3)), pending: None },
+        ReportEntryWire { res: b"ino:129", held: Some((LockMode::PR, 1)), pending: Some((LockMode::EX, 2)) },
+        ReportEntryWire { res: &[0xaa; 256], held: None, pending: Some((LockMode::CW, 7)) },
+    ];
+    let msgs = [
+        None,
+        Some(DlmMsgWire::Report(&entries)),
+        Some(DlmMsgWire::Report(&[])),
+        Some(DlmMsgWire::Request { res: b"ino:128", mode: LockMode::EX, seq: 3 }),
+        Some(DlmMsgWire::Grant { res: b"ino:128", mode: LockMode::PR, seq: 4 }),
+        Some(DlmMsgWire::Bast { res: b"ino:128", blocking: LockMode::PW }),
+        Some(DlmMsgWire::DownConvert { res: b"ino:128", mode: None, base: 9 }),
+        Some(DlmMsgWire::DownConvert { res: b"ino:128", mode: Some(LockMode::NL), base: 9 }),
+        Some(DlmMsgWire::Refuse { res: b"ino:128", seq: 1, reason: RefuseWire::NotMaster }),
+        Some(DlmMsgWire::Refuse { res: b"ino:128", seq: 1, reason: RefuseWire::Fenced }),
+    ];
+    let view = ViewIdWire { epoch: 7, coordinator: 0x1111, coordinator_incarnation: 99 };
+    let mut buf = vec![0u8; 4096];
+    msgs.into_iter()
+        .filter_map(|msg| {
+            let f = DlmFrameWire { view, seq: 12, ack: 11, msg };
+            f.encode(&mut buf).ok().map(|n| with_ctl(0, &buf[..n]))
+        })
+        .collect()
+}
+
+fn pr_in() -> Vec<Vec<u8>> {
+    let (a, b) = (PrKey::for_node(0x1111_2222), PrKey::for_node(7));
+    let mut out = vec![
+        encode_read_keys(&ReadKeys { generation: 0, keys: Vec::new() }),
+        encode_read_keys(&ReadKeys { generation: 3, keys: vec![a] }),
+        encode_read_keys(&ReadKeys { generation: 9, keys: vec![a, b, a] }),
+        encode_read_reservation(&ReadReservation { generation: 1, reservation: None }),
+        encode_read_reservation(&ReadReservation {
+            generation: 5,
+            reservation: Some(Reservation { key: Some(a), pr_type: FENCING_TYPE }),
+        }),
+        encode_read_reservation(&ReadReservation {
+            generation: 6,
+            reservation: Some(Reservation { key: None, pr_type: PrType::WriteExclusiveAllRegistrants }),
+        }),
+    ];
+    // Replies padded with zeros up to the allocation length, as devices transfer them.
+    let mut padded = encode_read_keys(&ReadKeys { generation: 2, keys: vec![b] });
+    padded.resize(8 + 8 * 32, 0);
+    out.push(padded);
+    out.into_iter().map(|b| with_ctl(0, &b)).collect()
+}
+
+fn inquiries() -> Vec<Vec<u8>> {
+    let std = |vendor: &[u8; 8], product: &[u8; 16], rev: &[u8; 4], len: usize| {
+        let mut v = vec![0u8; len];
+        v[2] = 6;
+        v[3] = 2;
+        v[4] = (len - 5) as u8;
+        v[8..16].copy_from_slice(vendor);
+        v[16..32].copy_from_slice(product);
+        v[32..36].copy_from_slice(rev);
+        v
+    };
+    [
+        std(b"LIO-ORG ", b"fileio0         ", b"4.0 ", 96),
+        std(b"IET     ", b"VIRTUAL-DISK    ", b"0001", 36),
+        std(b"QEMU    ", b"QEMU HARDDISK   ", b"2.5+", 36),
+    ]
+    .iter()
+    .map(|b| with_ctl(0, b))
+    .collect()
 }

@@ -1,11 +1,15 @@
 //! The fuzz targets. Each panics only on a property violation.
 
+mod clustermsg;
 mod lockstate;
 mod netlink;
+mod pr;
 mod wire;
 
+pub use clustermsg::{dlm, heartbeat};
 pub use lockstate::lockstate;
 pub use netlink::netlink;
+pub use pr::{inquiry, pr_in};
 pub use wire::{discovery, hello, peer_stream};
 
 /// Control bit: repair the checksum or MAC before decoding.
