@@ -12,7 +12,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 secs=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(lockstate discovery peer hello netlink)
+[ ${#targets[@]} -gt 0 ] || targets=(lockstate discovery peer hello netlink heartbeat dlm pr-in inquiry)
 work=${MXFS_FUZZ_DIR:-/var/tmp/mxfs-fuzz}
 target_dir=${CARGO_TARGET_DIR:-$work/target}
 triple=$(rustc -vV | sed -n 's/^host: //p')

@@ -11,7 +11,7 @@
 //! after unlock; a blocking callback is honoured (down-convert to the strongest mode compatible
 //! with the waiter, or release) as soon as no local user holds the lock.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ use mxfs_cluster::{ClusterNode, Input, Mode, Output, Timing};
 use mxfs_disk::claim::Claim;
 use mxfs_disk::identity::NodeIdentity;
 use mxfs_net::{Mesh, NetEvent};
+use mxfs_pr::PrStep;
 use mxfs_uapi::clustermsg::ClaimWire;
 use mxfs_uapi::ident::{fnv1a64, Hostname, UuidText};
 use mxfs_uapi::lockstate::{LockGrant, ResourceName};
@@ -31,6 +32,7 @@ use mxfs_uapi::peer::msg_type;
 use serde::Serialize;
 
 use super::disk::{DiskEvent, DiskReq, DiskThread, RecordSpace, SlotObs};
+use super::pr::{Pr, PrEvent, WatchVerdict};
 use super::setup;
 use super::wire;
 use crate::clock;
@@ -50,6 +52,7 @@ pub enum Event {
     Net(NetEvent),
     Disk(DiskEvent),
     Ctl(CtlReq),
+    Pr(PrEvent),
     Stop,
 }
 
@@ -65,6 +68,8 @@ pub struct EngineParts {
     pub space: Option<RecordSpace>,
     pub persist_grants: bool,
     pub lockstate_path: String,
+    /// The joined PR device; `None` when the volume has no SCSI PR.
+    pub pr: Option<Pr>,
 }
 
 struct Delivery {
@@ -172,6 +177,12 @@ pub struct Engine {
     fenced: BTreeMap<u32, u64>,
     decode_errors: u64,
     records_written: u64,
+    /// Victims whose PR preempt step is running on a worker.
+    preempting: BTreeSet<u32>,
+    /// Victim -> time before which its recovery must wait (after a plain PREEMPT).
+    settle_until: BTreeMap<u32, u64>,
+    /// Owner takeovers deferred until the victim's settle time.
+    takeovers: Vec<(u64, NodeId)>,
 }
 
 fn res_text(r: &ResName) -> String {
@@ -207,6 +218,9 @@ impl Engine {
             fenced: BTreeMap::new(),
             decode_errors: 0,
             records_written: 0,
+            preempting: BTreeSet::new(),
+            settle_until: BTreeMap::new(),
+            takeovers: Vec::new(),
         }
     }
 
@@ -220,6 +234,7 @@ impl Engine {
             if now >= next_tick {
                 next_tick = now + self.tick.as_millis() as u64;
                 self.feed(Input::Tick);
+                self.due_takeovers(now);
             }
             let wait = Duration::from_millis(next_tick.saturating_sub(clock::now_ms()));
             match rx.recv_timeout(wait) {
@@ -247,6 +262,9 @@ impl Engine {
                 self.feed(Input::Tick);
             }
         }
+        if let Some(pr) = &self.p.pr {
+            pr.stop();
+        }
         if let Some(mut m) = self.p.mesh.take() {
             m.shutdown();
         }
@@ -262,6 +280,7 @@ impl Engine {
             Event::Net(e) => self.net(e),
             Event::Disk(e) => self.disk(e),
             Event::Ctl(c) => self.ctl(c),
+            Event::Pr(e) => self.pr(e),
             Event::Stop => {}
         }
     }
@@ -287,30 +306,54 @@ impl Engine {
     fn exec(&mut self, now: u64, o: Output) {
         match o {
             Output::Send(Packet { to, body, .. }) => self.send(to, &body),
-            Output::WriteDiskHeartbeat(slot) => match &self.p.disk {
-                Some(d) => {
-                    d.send(DiskReq::Heartbeat { counter: slot.counter });
+            Output::WriteDiskHeartbeat(slot) => {
+                match &self.p.disk {
+                    Some(d) => {
+                        d.send(DiskReq::Heartbeat { counter: slot.counter });
+                    }
+                    None => self.queue.push_back(Input::DiskWritten { counter: slot.counter, ok: true }),
                 }
-                None => self.queue.push_back(Input::DiskWritten { counter: slot.counter, ok: true }),
-            },
-            Output::Preempt { victim } => {
-                log::warn!(
-                    "fencing node {}: no SCSI PR on {}; the preempt is a no-op and the node's own lease and self-fencing are the protection",
-                    hex(victim),
-                    self.p.lockstate_path
-                );
-                self.fenced.insert(victim.0 as u32, now);
-                self.queue.push_back(Input::FenceDone { victim, ok: true });
+                // The key watch runs with the disk heartbeat.
+                if self.stopped.is_none() {
+                    if let Some(pr) = &self.p.pr {
+                        pr.poll();
+                    }
+                }
             }
+            Output::Preempt { victim } => match &self.p.pr {
+                Some(pr) => {
+                    if self.preempting.insert(victim.0 as u32) {
+                        log::warn!("fencing node {}: preempting its SCSI PR key on {}", hex(victim), pr.path());
+                        pr.preempt(victim);
+                    }
+                }
+                None => {
+                    log::warn!(
+                        "fencing node {}: no SCSI PR on {}; the preempt is a no-op and the node's own lease and self-fencing are the protection",
+                        hex(victim),
+                        self.p.lockstate_path
+                    );
+                    self.fenced.insert(victim.0 as u32, now);
+                    self.queue.push_back(Input::FenceDone { victim, ok: true });
+                }
+            },
             Output::PurgeDiskLocks { victim } => {
                 let sent = self.p.disk.as_ref().is_some_and(|d| d.send(DiskReq::Purge { victim: victim.0 as u32 }));
                 if !sent {
                     self.queue.push_back(Input::DiskPurged { victim });
                 }
             }
-            Output::OwnerTakeover { victim } => {
-                log::warn!("node {} was the owner; ownership takeover is not implemented in this daemon yet", hex(victim));
-            }
+            Output::OwnerTakeover { victim } => match self.settle_until.get(&(victim.0 as u32)) {
+                Some(&until) if until > now => {
+                    log::warn!(
+                        "node {} was the owner; waiting {} ms after the plain PREEMPT for commands it queued to settle before taking over",
+                        hex(victim),
+                        until - now
+                    );
+                    self.takeovers.push((until, victim));
+                }
+                _ => self.take_over(victim),
+            },
             Output::DeclareDead(n) => {
                 log::warn!("node {} is dead: no network round trip and no disk heartbeat", hex(n));
                 self.dead.insert(n.0 as u32, now);
@@ -333,13 +376,7 @@ impl Engine {
                 log::info!("lock recovery done for view e{}", id.epoch);
                 self.recovered = Some(id);
             }
-            Output::SelfFence(why) => {
-                log::error!("self-fencing ({why:?}): all lock grants stop and lockstate writes end now");
-                self.stopped = Some((format!("{why:?}"), now));
-                if let Some(d) = &self.p.disk {
-                    d.send(DiskReq::StopWrites);
-                }
-            }
+            Output::SelfFence(why) => self.stop_all_io(format!("{why:?}"), now),
             Output::Grant { req, res, mode } => self.granted(req, res, mode),
             Output::Bast { res, blocking } => {
                 let lr = self.locks.entry(res.clone()).or_default();
@@ -362,6 +399,81 @@ impl Engine {
             }
             Output::PeerError { from, error } => log::debug!("peer {}: DLM message dropped: {error:?}", hex(from)),
             Output::TransportError { from, error } => log::debug!("peer {}: DLM frame dropped: {error:?}", hex(from)),
+        }
+    }
+
+    /// Self-fencing, and the PR key watch's StopAllIo: lock grants stop, lockstate writes end
+    /// for good (not even the slot release at exit), every later local request fails.
+    fn stop_all_io(&mut self, why: String, now: u64) {
+        log::error!("self-fencing ({why}): all lock grants stop and lockstate writes end now");
+        self.stopped = Some((why, now));
+        if let Some(d) = &self.p.disk {
+            d.send(DiskReq::StopWrites);
+        }
+    }
+
+    fn take_over(&mut self, victim: NodeId) {
+        log::warn!("node {} was the owner; ownership takeover is not implemented in this daemon yet", hex(victim));
+    }
+
+    fn due_takeovers(&mut self, now: u64) {
+        if self.takeovers.is_empty() {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = self.takeovers.drain(..).partition(|(at, _)| *at <= now);
+        self.takeovers = later;
+        for (_, victim) in due {
+            self.take_over(victim);
+        }
+    }
+
+    fn pr(&mut self, ev: PrEvent) {
+        let now = clock::now_ms();
+        match ev {
+            PrEvent::Preempted { victim, step } => {
+                self.preempting.remove(&(victim.0 as u32));
+                let path = self.p.pr.as_ref().map_or("", |p| p.path()).to_string();
+                match &step {
+                    PrStep::Completed(report) => {
+                        let settle = report.settle_before_recovery();
+                        log::warn!(
+                            "fencing node {}: SCSI PR {:?} on {path} (generation {}){}",
+                            hex(victim),
+                            report.outcome,
+                            report.generation,
+                            if settle.is_zero() {
+                                String::new()
+                            } else {
+                                format!("; its recovery waits {} s for commands it queued before the preempt", settle.as_secs())
+                            }
+                        );
+                        if !settle.is_zero() {
+                            self.settle_until.insert(victim.0 as u32, now + settle.as_millis() as u64);
+                        }
+                        self.fenced.insert(victim.0 as u32, now);
+                    }
+                    PrStep::WeAreFenced => {
+                        log::error!("fencing node {}: our own SCSI PR key is gone from {path}: this node is the fenced one", hex(victim));
+                    }
+                    PrStep::NoPr => {
+                        log::warn!("fencing node {}: {path} reports no SCSI PR; the node's own lease and self-fencing are the protection", hex(victim));
+                        self.fenced.insert(victim.0 as u32, now);
+                    }
+                    _ => {}
+                }
+                if let Some(input) = mxfs_pr::fence_done(victim, &step) {
+                    self.feed(input);
+                }
+            }
+            PrEvent::Polled { keys, reservation } => {
+                let verdict = match self.p.pr.as_mut() {
+                    Some(pr) => pr.polled(keys, reservation),
+                    None => WatchVerdict::Nothing,
+                };
+                if let WatchVerdict::StopAllIo(why) = verdict {
+                    self.stop_all_io(why, now);
+                }
+            }
         }
     }
 

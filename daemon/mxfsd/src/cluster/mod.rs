@@ -1,6 +1,6 @@
 //! The cluster core's I/O layer: node identity, the lockstate (slot claim, disk heartbeats,
 //! lock records), discovery and the peer mesh, the engine that drives `mxfs_cluster`'s state
-//! machines, and the local control socket.
+//! machines, SCSI PR fencing (`pr`), and the local control socket.
 //!
 //! Threads (all bounded queues): `mxfsd-engine` (the state machines), `mxfsd-disk` (lockstate
 //! I/O), `mxfsd-discovery` (UDP), `mxfsd-listen` and `mxfsd-connect` (TCP), two per peer
@@ -10,6 +10,7 @@
 pub mod control;
 pub mod disk;
 pub mod engine;
+pub mod pr;
 pub mod setup;
 pub mod wire;
 
@@ -54,10 +55,13 @@ impl Cluster {
         let mut lockstate = None;
         let mut timing = Timing::production();
         let mut location = None;
+        let mut joined = None;
         if let Some(l) = &cli.lockstate {
             let loc = parse_location(l)?;
             let ls = setup::open(&loc, &volume)?;
             timing = setup::cluster_timing(&ls.header().timing)?;
+            // Fencing layer 1: register on the LUN before writing to it.
+            joined = pr::setup(cli.device.as_deref(), ident.node_id)?;
             location = Some(loc);
             lockstate = Some(ls);
         } else {
@@ -128,6 +132,10 @@ impl Cluster {
         if !cli.no_grant_records && disk.is_some() {
             log::info!("grants are persisted in the lockstate before they are answered");
         }
+        let pr = match joined {
+            Some(j) => Some(pr::Pr::start(j, tx.clone())?),
+            None => None,
+        };
         let parts = EngineParts {
             ident,
             incarnation,
@@ -139,6 +147,7 @@ impl Cluster {
             space,
             persist_grants: !cli.no_grant_records,
             lockstate_path: path_text,
+            pr,
         };
         let engine = Engine::new(parts);
         let handle = std::thread::Builder::new()
