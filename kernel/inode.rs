@@ -9,6 +9,9 @@ use crate::{dir, file, xattr};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 
+/// `ACL_DONT_CACHE` from <linux/fs.h> (a cast macro bindgen cannot emit).
+const ACL_DONT_CACHE: *mut bindings::posix_acl = -3isize as *mut bindings::posix_acl;
+
 unsafe extern "C" fn test(inode: *mut bindings::inode, lower: *mut c_void) -> c_int {
     // SAFETY: Called by `iget5_locked` on inodes of our superblock.
     (unsafe { (*inode).i_private } == lower) as c_int
@@ -71,6 +74,10 @@ pub(crate) unsafe fn get(sb: *mut bindings::super_block, lower: *mut bindings::i
                 bindings::init_special_inode(inode, (*lower).i_mode, (*lower).i_rdev);
             }
         }
+        // ACLs live on the lower inode and change under it (chmod, set_acl): the VFS must ask
+        // every time instead of caching them on the mxfs inode.
+        (*inode).i_acl = ACL_DONT_CACHE;
+        (*inode).i_default_acl = ACL_DONT_CACHE;
         refresh(inode);
         bindings::unlock_new_inode(inode);
     }
