@@ -185,6 +185,10 @@ unsafe fn remove(
             inode::refresh(dir);
             inode::refresh(lower::d_inode(dentry));
             kernel::error::to_result(ret)?;
+            // The lower dentry was unhashed but stays positive while we hold it; a later
+            // create of the same name must not find it through this dentry, so unhash ours
+            // too and let the next lookup start afresh.
+            bindings::d_drop(dentry);
         }
         Ok(0)
     })
