@@ -258,7 +258,11 @@ unsafe extern "C" fn iterate_shared(file: *mut bindings::file, ctx: *mut binding
     // SAFETY: `file` is an open mxfs directory (lower file in private_data); `ctx` carries
     // the position, which the lower directory interprets (same cookies as plain XFS).
     unsafe {
-        let ret = bindings::iterate_dir(lower::file(file), ctx);
+        let lower_file = lower::file(file);
+        // iterate_dir starts from the lower file's position: carry over ours, which lseek and
+        // rewinddir move (the lower file is private to this open file).
+        (*lower_file).f_pos = (*ctx).pos;
+        let ret = bindings::iterate_dir(lower_file, ctx);
         inode::refresh((*file).f_inode);
         ret
     }

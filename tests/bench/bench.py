@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
-"""One round of the MXFS benchmark on one mounted filesystem (runs in the guest rootfs).
+"""The MXFS benchmark's measurements (runs in the guest rootfs, as root).
 
-  bench.py DIR FS ROUND
+  bench.py ROUNDS XFS_DIR MXFS_DIR
 
-Prints one line per measurement, "BENCHRAW <fs> <round> <name> <value> <unit>", every value a
-rate (higher is better), or "BENCHFAIL <fs> <round> <name> <reason>" when the operation itself
-failed. tests/bench/run.sh takes the median over the rounds and compares mxfs with plain XFS.
-A benchmark, never a test: the numbers pass or fail nothing.
+XFS_DIR and MXFS_DIR are two fresh volumes of the same size, mounted as plain XFS and as mxfs.
+Every benchmark runs on both back to back, alternating which goes first, so that the slow
+drift of an emulated machine's speed hits both alike. Prints one line per measurement,
+"BENCHRAW <fs> <round> <name> <value> <unit>", every value a rate (higher is better), or
+"BENCHFAIL <fs> <round> <name> <reason>" when the operation itself failed. tests/bench/run.sh
+takes the median over the rounds and compares mxfs with plain XFS. A benchmark, never a test:
+the numbers pass or fail nothing.
 """
 import json
 import os
@@ -69,8 +72,8 @@ def fsync_dir(d):
     os.close(fd)
 
 
-def metadata(work, emit):
-    d = os.path.join(work, "meta")
+def metadata(work, rnd, emit):
+    d = os.path.join(work, "meta-%s" % rnd)
     os.mkdir(d)
     names = [os.path.join(d, "f%05d" % i) for i in range(NFILES)]
 
@@ -93,14 +96,16 @@ def metadata(work, emit):
     emit("stat-10k-cold", NFILES / timed(stat), "files/s")
     emit("stat-10k-warm", NFILES / timed(stat), "files/s")
     emit("unlink-10k", NFILES / timed(unlink), "files/s")
+    os.rmdir(d)
 
 
-def untar(work, emit):
-    d = os.path.join(work, "untar")
+def untar(work, rnd, emit):
+    d = os.path.join(work, "untar-%s" % rnd)
     os.mkdir(d)
     entries = int(subprocess.run(["sh", "-c", "tar -tf %s | wc -l" % SOURCE_TAR],
                                  stdout=subprocess.PIPE, check=True).stdout)
     drop_caches()
+
     def extract():
         p = subprocess.run(["sh", "-c", "tar -xf %s -C %s && sync -f %s" % (SOURCE_TAR, d, d)],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -108,32 +113,41 @@ def untar(work, emit):
             raise RuntimeError("tar: " + p.stdout.decode().strip()[-200:])
     secs = timed(extract)
     emit("untar-python-stdlib", entries / secs, "files/s")
+    subprocess.run(["rm", "-rf", d])  # not timed
 
 
 def main(argv):
-    work, fs, rnd = argv[1], argv[2], argv[3]
+    rounds = int(argv[1])
+    dirs = {"xfs": argv[2], "mxfs": argv[3]}
 
-    def emit(name, value, unit):
-        print("BENCHRAW %s %s %s %.3f %s" % (fs, rnd, name, value, unit), flush=True)
-
-    def attempt(name, fn, *args):
+    def attempt(fs, rnd, name, fn, *args):
+        def emit(row, value, unit):
+            print("BENCHRAW %s %s %s %.3f %s" % (fs, rnd, row, value, unit), flush=True)
         try:
-            fn(*args)
+            fn(dirs[fs], *args, emit)
         except Exception as e:  # one failed benchmark must not hide the others
             msg = str(e).replace("\n", " ")[:200]
             print("BENCHFAIL %s %s %s %s: %s" % (fs, rnd, name, type(e).__name__, msg), flush=True)
 
-    def fio_row(label, rw, bs, direct, mode):
+    def fio_row(work, label, rw, bs, direct, mode, emit):
         value, unit = fio(label, work, rw, bs, direct)
         emit("%s-%s" % (label, mode), value, unit)
 
-    attempt("layout", layout, work)
+    benches = []
     for direct, mode in ((0, "buffered"), (1, "direct")):
         for rw, bs, label in (("write", "1m", "seq-write-1m"), ("read", "1m", "seq-read-1m"),
                               ("randwrite", "4k", "rand-write-4k"), ("randread", "4k", "rand-read-4k")):
-            attempt("%s-%s" % (label, mode), fio_row, label, rw, bs, direct, mode)
-    attempt("metadata", metadata, work, emit)
-    attempt("untar", untar, work, emit)
+            benches.append(("%s-%s" % (label, mode), fio_row, (label, rw, bs, direct, mode)))
+    benches.append(("metadata", metadata, None))
+    benches.append(("untar", untar, None))
+
+    for fs in dirs:
+        attempt(fs, 0, "layout", lambda work, emit: layout(work))
+    for rnd in range(1, rounds + 1):
+        for i, (name, fn, args) in enumerate(benches):
+            order = ("xfs", "mxfs") if (rnd + i) % 2 else ("mxfs", "xfs")
+            for fs in order:
+                attempt(fs, rnd, name, fn, *(args if args is not None else (rnd,)))
     return 0
 
 
