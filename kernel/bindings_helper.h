@@ -41,6 +41,8 @@ void mxfs_inode_lock(struct inode *inode);
 void mxfs_inode_lock_parent(struct inode *inode);
 void mxfs_inode_unlock(struct inode *inode);
 void mxfs_spin_lock(spinlock_t *lock);
+void mxfs_file_start_write(struct file *file);
+void mxfs_file_end_write(struct file *file);
 void mxfs_spin_unlock(spinlock_t *lock);
 struct pid *mxfs_get_current_pid(void);
 pid_t mxfs_current_tgid(void);

@@ -21,7 +21,7 @@ pub(crate) static FILE_FOPS: SyncTable<bindings::file_operations> = SyncTable(bi
     mmap: Some(mmap),
     fsync: Some(fsync),
     splice_read: Some(bindings::copy_splice_read),
-    splice_write: Some(bindings::iter_file_splice_write),
+    splice_write: Some(splice_write),
     fallocate: Some(fallocate),
     copy_file_range: Some(copy_file_range),
     remap_file_range: Some(remap_file_range),
@@ -195,4 +195,28 @@ unsafe extern "C" fn remap_file_range(
 unsafe extern "C" fn fadvise(file: *mut bindings::file, offset: bindings::loff_t, len: bindings::loff_t, advice: c_int) -> c_int {
     // SAFETY: `file` is open; the advice applies to the lower page cache.
     unsafe { bindings::vfs_fadvise(lower::file(file), offset, len, advice) }
+}
+
+/// Splicing into an mxfs file goes to the lower file's own splice_write, with the lower write
+/// protection taken before the lower side locks the pipe: the order every splice into XFS
+/// uses (taking it inside the pipe lock, as a generic write would, inverts it).
+unsafe extern "C" fn splice_write(
+    pipe: *mut bindings::pipe_inode_info,
+    file: *mut bindings::file,
+    ppos: *mut bindings::loff_t,
+    len: usize,
+    flags: kernel::ffi::c_uint,
+) -> isize {
+    // SAFETY: `file` is open; `pipe` and `ppos` are the caller's.
+    unsafe {
+        let lower_file = synced_lower(file);
+        let Some(lower_splice) = (*(*lower_file).f_op).splice_write else {
+            return EINVAL.to_errno() as isize;
+        };
+        bindings::mxfs_file_start_write(lower_file);
+        let ret = lower_splice(pipe, lower_file, ppos, len, flags);
+        bindings::mxfs_file_end_write(lower_file);
+        inode::refresh((*file).f_inode);
+        ret
+    }
 }

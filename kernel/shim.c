@@ -10,6 +10,8 @@ void mxfs_inode_lock(struct inode *inode) { inode_lock(inode); }
 void mxfs_inode_lock_parent(struct inode *inode) { inode_lock_nested(inode, I_MUTEX_PARENT); }
 void mxfs_inode_unlock(struct inode *inode) { inode_unlock(inode); }
 void mxfs_spin_lock(spinlock_t *lock) { spin_lock(lock); }
+void mxfs_file_start_write(struct file *file) { file_start_write(file); }
+void mxfs_file_end_write(struct file *file) { file_end_write(file); }
 void mxfs_spin_unlock(spinlock_t *lock) { spin_unlock(lock); }
 struct pid *mxfs_get_current_pid(void) { return get_task_pid(current, PIDTYPE_PID); }
 pid_t mxfs_current_tgid(void) { return task_tgid_nr(current); }
