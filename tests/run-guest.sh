@@ -67,6 +67,7 @@ run_one() {
     esac
   fi
   echo "$status" >"$dir/result"
+  echo "$status" >"$RESULTS/$name"
   # One test's report is printed in one piece even when guests finish together.
   {
     flock 9
@@ -92,6 +93,10 @@ run_one() {
   } 9>>"$lock"
 }
 
+# Verdicts are counted from this run's own directory: logs under $OUT may be shared with
+# another run of the harness.
+RESULTS=$(mktemp -d)
+trap 'rm -rf "$RESULTS"' EXIT
 for t in "${tests[@]}"; do
   rm -f "$OUT/$t/result"
   while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
@@ -101,7 +106,7 @@ wait
 
 passed=0 failed=0
 for t in "${tests[@]}"; do
-  if [ "$(cat "$OUT/$t/result" 2>/dev/null)" = PASS ]; then
+  if [ "$(cat "$RESULTS/$t" 2>/dev/null)" = PASS ]; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1))
