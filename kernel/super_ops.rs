@@ -24,6 +24,7 @@ static SUPER_OPS: SyncTable<bindings::super_operations> = SyncTable(bindings::su
     evict_inode: Some(evict_inode),
     drop_inode: Some(bindings::generic_delete_inode),
     statfs: Some(statfs),
+    sync_fs: Some(sync_fs),
     remount_fs: Some(remount_fs),
     ..zeroed()
 });
@@ -255,6 +256,35 @@ unsafe extern "C" fn statfs(dentry: *mut bindings::dentry, buf: *mut bindings::k
     ret
 }
 
+/// syncfs(2) and sync_filesystem() on the mxfs superblock: mxfs holds no dirty state of its
+/// own (pages and inodes live in the lower XFS), so the waiting pass syncs the lower superblock.
+/// The non-waiting pass does nothing: the waiting pass that always follows does all the work.
+unsafe extern "C" fn sync_fs(sb: *mut bindings::super_block, wait: c_int) -> c_int {
+    if wait == 0 {
+        return 0;
+    }
+    // SAFETY: The VFS holds the mxfs `s_umount`, so the superblock and its lower mount are live.
+    unsafe { sync_lower(sb) }
+}
+
+/// Writes back and waits for the lower XFS of `sb`.
+///
+/// # Safety
+///
+/// `sb` is a live mxfs superblock whose `s_umount` the caller holds.
+unsafe fn sync_lower(sb: *mut bindings::super_block) -> c_int {
+    // SAFETY: Per the contract, the lower mount is pinned by `sb`.
+    unsafe {
+        let lower_sb = (*lower::sb_info(sb).lower_mnt).mnt_sb;
+        // sync_filesystem wants the superblock's s_umount held; the order mxfs -> lower is the
+        // same as at unmount.
+        bindings::down_read(&raw mut (*lower_sb).s_umount);
+        let ret = bindings::sync_filesystem(lower_sb);
+        bindings::up_read(&raw mut (*lower_sb).s_umount);
+        ret
+    }
+}
+
 /// Remount: mxfs options are checked like at mount; read-only is enforced on the mxfs
 /// superblock by the VFS, so going read-only only needs the lower data on disk.
 unsafe extern "C" fn remount_fs(sb: *mut bindings::super_block, flags: *mut c_int, data: *mut c_char) -> c_int {
@@ -263,12 +293,7 @@ unsafe extern "C" fn remount_fs(sb: *mut bindings::super_block, flags: *mut c_in
         // SAFETY: The VFS holds `s_umount`; `flags` points to the requested flags.
         unsafe {
             if *flags & bindings::MXFS_SB_RDONLY != 0 {
-                let lower_sb = (*lower::sb_info(sb).lower_mnt).mnt_sb;
-                // sync_filesystem wants the superblock's s_umount held.
-                bindings::down_read(&raw mut (*lower_sb).s_umount);
-                let ret = bindings::sync_filesystem(lower_sb);
-                bindings::up_read(&raw mut (*lower_sb).s_umount);
-                kernel::error::to_result(ret)?;
+                kernel::error::to_result(sync_lower(sb))?;
             }
         }
         Ok(0)
