@@ -17,8 +17,14 @@ pub mod cmd {
     pub const DAEMON_READY: u8 = 1;
     /// mxfsadm -> kernel: reply carries one MOUNT nest per mxfs mount on this host.
     pub const STATUS: u8 = 2;
+    /// kernel -> mxfsd (unicast to the port DAEMON_READY came from): REMOTE_MSG holds a
+    /// request of `remote.rs` for the owner.
+    pub const REMOTE_REQUEST: u8 = 3;
+    /// mxfsd -> kernel: REMOTE_MSG holds the reply, matched by its id. Accepted only from the
+    /// mount's daemon socket.
+    pub const REMOTE_REPLY: u8 = 4;
     /// Highest command number.
-    pub const MAX: u8 = STATUS;
+    pub const MAX: u8 = REMOTE_REPLY;
 }
 
 /// Attributes (`nlattr.nla_type`).
@@ -36,8 +42,15 @@ pub mod attr {
     pub const STATE: u16 = 5;
     /// Nested: one mount in a STATUS reply, holding the attributes above.
     pub const MOUNT: u16 = 6;
+    /// u32, one of [`super::role`]: in DAEMON_READY (what this node is for the volume) and
+    /// in STATUS replies.
+    pub const ROLE: u16 = 7;
+    /// Binary, one message of `remote.rs` (at most `remote::MAX_MSG` bytes).
+    pub const REMOTE_MSG: u16 = 8;
+    /// u32, node id of the volume's owner (this node's own id when it is the owner).
+    pub const OWNER_NODE: u16 = 9;
     /// Highest attribute number.
-    pub const MAX: u16 = MOUNT;
+    pub const MAX: u16 = OWNER_NODE;
 }
 
 /// Length of a volume UUID string without its NUL.
@@ -68,6 +81,22 @@ pub mod state {
     }
 }
 
+/// A node's role for a volume (DESIGN §2: exactly one owner mounts the XFS).
+pub mod role {
+    /// This node mounts the XFS and serves the members.
+    pub const OWNER: u32 = 1;
+    /// Every operation is carried out by the owner.
+    pub const MEMBER: u32 = 2;
+
+    pub fn name(role: u32) -> &'static str {
+        match role {
+            OWNER => "owner",
+            MEMBER => "member",
+            _ => "unknown",
+        }
+    }
+}
+
 /// Path the kernel executes for each mount.
 pub const DAEMON_PATH: &str = "/usr/sbin/mxfsd";
 /// Filesystem type name.
@@ -76,3 +105,8 @@ pub const FS_NAME: &str = "mxfs";
 pub const SUPER_MAGIC: u32 = 0x4d58_4653;
 /// Mount option mount.mxfs adds so the kernel can pass the mount point to mxfsd.
 pub const OPT_MOUNTPOINT: &str = "mountpoint";
+/// Mount option naming the shared lockstate (`PATH[:OFFSET]`); with it the mount joins the
+/// volume's cluster (mxfsd `--lockstate`), without it the node runs the volume alone.
+pub const OPT_LOCKSTATE: &str = "lockstate";
+/// Mount option: unicast discovery peers, `host[:port]` separated by '+' (mxfsd `--peers`).
+pub const OPT_PEERS: &str = "peers";

@@ -7,6 +7,8 @@
 //! - [`discovery`]: the UDP multicast announcement datagram.
 //! - [`peer`]: the TCP peer frame format, hello and per-session keys.
 //! - [`clustermsg`]: the MEMBERSHIP and DLM payloads carried in peer frames.
+//! - [`remote`]: remote VFS operations, member kernel -> owner mxfsd (core Rust; the module
+//!   includes it by path like `genl`).
 //!
 //! The format modules are `no_std` too (BLAKE3 and zerocopy build without std), so the same
 //! definitions serve the daemon, the admin tool and, if it ever needs them, the module.
@@ -20,5 +22,6 @@ pub mod genl;
 pub mod ident;
 pub mod lockstate;
 pub mod peer;
+pub mod remote;
 
 mod keys;
