@@ -4,7 +4,12 @@
  * lack genetlink, namei, fs_stack, statfs and umh; generating everything we call from
  * one header keeps the types in one place.
  */
+#include <linux/blkdev.h>
+#include <linux/buffer_head.h>
+#include <linux/completion.h>
+#include <linux/cred.h>
 #include <linux/delay.h>
+#include <linux/delayed_call.h>
 #include <linux/exportfs.h>
 #include <linux/fiemap.h>
 #include <linux/fileattr.h>
@@ -34,6 +39,11 @@ const unsigned int MXFS_GENL_HDRLEN = GENL_HDRLEN;
 const loff_t MXFS_MAX_LFS_FILESIZE = MAX_LFS_FILESIZE;
 const unsigned long MXFS_SB_POSIXACL = SB_POSIXACL;
 const int MXFS_SB_RDONLY = SB_RDONLY;
+const int MXFS_SB_KERNMOUNT = SB_KERNMOUNT;
+const blk_mode_t MXFS_BLK_OPEN_READ = BLK_OPEN_READ;
+const unsigned long MXFS_HZ = HZ;
+const int MXFS_IOCB_APPEND = IOCB_APPEND;
+const int MXFS_IOCB_DSYNC = IOCB_DSYNC;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);
@@ -61,3 +71,21 @@ struct nlattr *mxfs_nla_nest_start(struct sk_buff *skb, int type);
 void mxfs_nla_nest_end(struct sk_buff *skb, struct nlattr *nest);
 const char *mxfs_nla_data(const struct nlattr *nla);
 int mxfs_nla_len(const struct nlattr *nla);
+int mxfs_genlmsg_unicast(struct sk_buff *skb, u32 portid);
+const struct cred *mxfs_current_cred(void);
+void mxfs_init_completion(struct completion *c);
+bool mxfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, unsigned int type);
+size_t mxfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
+size_t mxfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
+size_t mxfs_iov_iter_count(const struct iov_iter *i);
+void mxfs_brelse(struct buffer_head *bh);
+struct buffer_head *mxfs_bread(struct block_device *bdev, sector_t block, unsigned int size);
+void mxfs_set_delayed_call(struct delayed_call *call, void (*fn)(void *), void *arg);
+uid_t mxfs_from_kuid(kuid_t uid);
+gid_t mxfs_from_kgid(kgid_t gid);
+kuid_t mxfs_make_kuid(uid_t uid);
+kgid_t mxfs_make_kgid(gid_t gid);
+void mxfs_i_size_write(struct inode *inode, loff_t size);
+dev_t mxfs_mkdev(unsigned int major, unsigned int minor);
+unsigned int mxfs_major(dev_t dev);
+unsigned int mxfs_minor(dev_t dev);

@@ -33,9 +33,11 @@ unsafe extern "C" fn umh_init(info: *mut bindings::subprocess_info, _new: *mut b
     0
 }
 
-/// Starts `/usr/sbin/mxfsd --device D --mountpoint M --uuid U` for `mount`.
+/// Starts `/usr/sbin/mxfsd --device D --mountpoint M --uuid U [--lockstate L] [--peers P]`
+/// for `mount`.
 pub(crate) fn spawn(mount: &MountState) -> Result {
-    let mut argv: [*mut c_char; 8] = [
+    let mut argv: [*mut c_char; 12] = [ptr::null_mut(); 12];
+    let fixed = [
         cstr_ptr(DAEMON_PATH),
         cstr_ptr(c"--device"),
         mount.device.as_char_ptr().cast_mut(),
@@ -43,8 +45,16 @@ pub(crate) fn spawn(mount: &MountState) -> Result {
         mount.mountpoint.as_char_ptr().cast_mut(),
         cstr_ptr(c"--uuid"),
         mount.uuid.as_ptr().cast::<c_char>().cast_mut(),
-        ptr::null_mut(),
     ];
+    argv[..fixed.len()].copy_from_slice(&fixed);
+    let mut n = fixed.len();
+    for (flag, value) in [(c"--lockstate", &mount.lockstate), (c"--peers", &mount.peers)] {
+        if let Some(v) = value {
+            argv[n] = cstr_ptr(flag);
+            argv[n + 1] = v.as_char_ptr().cast_mut();
+            n += 2;
+        }
+    }
     let mut envp: [*mut c_char; 3] = [
         cstr_ptr(c"HOME=/"),
         cstr_ptr(c"PATH=/sbin:/usr/sbin:/bin:/usr/bin"),

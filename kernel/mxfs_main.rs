@@ -18,11 +18,16 @@ mod lower;
 mod netlink;
 mod options;
 mod registry;
+mod rpc;
+mod member;
 mod super_ops;
 mod xattr;
 #[path = "../uapi/src/genl.rs"]
 #[allow(dead_code, missing_docs, unreachable_pub)]
 mod uapi_genl;
+#[path = "../uapi/src/remote.rs"]
+#[allow(dead_code, missing_docs, unreachable_pub)]
+mod uapi_remote;
 
 use kernel::prelude::*;
 

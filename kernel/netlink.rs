@@ -6,7 +6,8 @@
 use crate::bindings;
 use crate::lower::{errno, zeroed, SyncTable};
 use crate::registry::{self, MountState};
-use crate::uapi_genl::{attr, cmd, state, FAMILY_NAME_C, FAMILY_VERSION, PATH_MAX_LEN, UUID_STR_LEN};
+use crate::uapi_genl::{attr, cmd, role, state, FAMILY_NAME_C, FAMILY_VERSION, PATH_MAX_LEN, UUID_STR_LEN};
+use crate::uapi_remote as remote;
 use core::cell::UnsafeCell;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
@@ -30,6 +31,9 @@ static POLICY: SyncTable<[bindings::nla_policy; POLICY_LEN]> = SyncTable({
     p[attr::DAEMON_PID as usize] = policy(bindings::NLA_U32 as u32, 0);
     p[attr::STATE as usize] = policy(bindings::NLA_U32 as u32, 0);
     p[attr::MOUNT as usize] = policy(bindings::NLA_REJECT as u32, 0);
+    p[attr::ROLE as usize] = policy(bindings::NLA_U32 as u32, 0);
+    p[attr::REMOTE_MSG as usize] = policy(bindings::NLA_BINARY as u32, remote::MAX_MSG as u16);
+    p[attr::OWNER_NODE as usize] = policy(bindings::NLA_U32 as u32, 0);
     p
 });
 
@@ -41,8 +45,11 @@ const fn op(command: u8, doit: unsafe extern "C" fn(*mut bindings::sk_buff, *mut
     o
 }
 
-static OPS: SyncTable<[bindings::genl_small_ops; 2]> =
-    SyncTable([op(cmd::DAEMON_READY, daemon_ready_doit), op(cmd::STATUS, status_doit)]);
+static OPS: SyncTable<[bindings::genl_small_ops; 3]> = SyncTable([
+    op(cmd::DAEMON_READY, daemon_ready_doit),
+    op(cmd::STATUS, status_doit),
+    op(cmd::REMOTE_REPLY, remote_reply_doit),
+]);
 
 struct Family(UnsafeCell<bindings::genl_family>);
 // SAFETY: Written only in `Registration::new` before registration; afterwards owned by the
@@ -54,6 +61,11 @@ struct Notifier(UnsafeCell<bindings::notifier_block>);
 // SAFETY: As for `Family`: set up once, then owned by the notifier chain.
 unsafe impl Sync for Notifier {}
 static NOTIFIER: Notifier = Notifier(UnsafeCell::new(zeroed()));
+
+/// The registered family, for messages the kernel sends on its own (remote requests).
+pub(crate) fn family() -> *const bindings::genl_family {
+    FAMILY.0.get()
+}
 
 /// Registered family and notifier; unregistered on drop.
 pub(crate) struct Registration;
@@ -140,12 +152,62 @@ unsafe extern "C" fn daemon_ready_doit(_skb: *mut bindings::sk_buff, info: *mut 
             );
             return Err(EPERM);
         }
+        // Without a role the daemon runs the volume alone: this node is its owner.
+        // SAFETY: As above.
+        let r = unsafe { request_attr(info, attr::ROLE) }.map_or(Ok(role::OWNER), u32_attr)?;
+        if r != role::OWNER && r != role::MEMBER {
+            pr_err!("DAEMON_READY for volume {} names unknown role {}\n", mount.uuid_str(), r);
+            return Err(EINVAL);
+        }
+        // SAFETY: As above.
+        let owner = unsafe { request_attr(info, attr::OWNER_NODE) }.map_or(Ok(0), u32_attr)?;
+        if mount.state() != state::STARTING {
+            return Err(errno(bindings::EALREADY));
+        }
+        mount.set_role(r, owner);
         // SAFETY: As above.
         mount.set_daemon_portid(unsafe { (*info).snd_portid });
         if !mount.transition(state::STARTING, state::READY) {
             return Err(errno(bindings::EALREADY));
         }
-        pr_info!("mxfsd (pid {}) ready for volume {}\n", sender, mount.uuid_str());
+        pr_info!(
+            "mxfsd (pid {}) ready for volume {}: this node is {} (owner node {:#010x})\n",
+            sender,
+            mount.uuid_str(),
+            role::name(r),
+            owner
+        );
+        Ok(0)
+    })
+}
+
+/// A u32 attribute (the policy checked its length).
+fn u32_attr(bytes: &[u8]) -> Result<u32> {
+    let b: [u8; 4] = bytes.try_into().map_err(|_| EINVAL)?;
+    Ok(u32::from_ne_bytes(b))
+}
+
+/// REMOTE_REPLY: the answer to one remote call, only from the daemon socket of a mount.
+unsafe extern "C" fn remote_reply_doit(_skb: *mut bindings::sk_buff, info: *mut bindings::genl_info) -> c_int {
+    kernel::error::from_result(|| {
+        // SAFETY: The genetlink core calls us with a valid `info`.
+        let portid = unsafe { (*info).snd_portid };
+        let mount = registry::find_portid(portid).ok_or(EPERM)?;
+        // SAFETY: As above.
+        let msg = unsafe { request_attr(info, attr::REMOTE_MSG) }.ok_or(EINVAL)?;
+        let h = remote::decode_header(msg).map_err(|e| {
+            pr_warn!("malformed REMOTE_REPLY for volume {}: {}\n", mount.uuid_str(), e);
+            EINVAL
+        })?;
+        if !h.is_reply {
+            return Err(EINVAL);
+        }
+        let mut copy = KVec::with_capacity(msg.len(), GFP_KERNEL)?;
+        copy.extend_from_slice(msg, GFP_KERNEL)?;
+        if !mount.calls().deliver(h.id, copy) {
+            // The caller was killed meanwhile; the daemon need not care.
+            return Err(ENOENT);
+        }
         Ok(0)
     })
 }

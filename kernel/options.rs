@@ -3,7 +3,7 @@
 //! Mount options. mount(8) turns the generic ones into flags, so the data string only
 //! carries mxfs options; anything unknown is refused rather than ignored.
 
-use crate::uapi_genl::{OPT_MOUNTPOINT, PATH_MAX_LEN};
+use crate::uapi_genl::{OPT_LOCKSTATE, OPT_MOUNTPOINT, OPT_PEERS, PATH_MAX_LEN};
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::CString;
@@ -11,6 +11,19 @@ use kernel::str::CString;
 pub(crate) struct MountOptions {
     /// Where the mount is attached, as told by mount.mxfs; empty when unknown.
     pub(crate) mountpoint: CString,
+    /// `lockstate=PATH[:OFFSET]`: join the volume's cluster through this lockstate.
+    pub(crate) lockstate: Option<CString>,
+    /// `peers=HOST[:PORT]+...`: unicast discovery peers.
+    pub(crate) peers: Option<CString>,
+}
+
+/// A path-like option value: non-empty, at most PATH_MAX - 1 bytes, printable.
+fn checked<'a>(key: &str, v: &'a [u8]) -> Result<&'a [u8]> {
+    if v.is_empty() || v.len() > PATH_MAX_LEN || v.iter().any(|&b| !(0x21..0x7f).contains(&b)) {
+        pr_err!("mount option {}= needs a value of 1 to {} printable characters\n", key, PATH_MAX_LEN);
+        return Err(EINVAL);
+    }
+    Ok(v)
 }
 
 /// Parses the option string mount(2) passed (`data`, may be null).
@@ -23,6 +36,8 @@ pub(crate) fn parse(data: *const c_void) -> Result<MountOptions> {
         unsafe { CStr::from_char_ptr(data.cast()) }.as_bytes()
     };
     let mut mountpoint: Option<&[u8]> = None;
+    let mut lockstate: Option<&[u8]> = None;
+    let mut peers: Option<&[u8]> = None;
     for item in text.split(|&b| b == b',').filter(|item| !item.is_empty()) {
         let (key, value) = match item.iter().position(|&b| b == b'=') {
             Some(eq) => (&item[..eq], Some(&item[eq + 1..])),
@@ -36,13 +51,20 @@ pub(crate) fn parse(data: *const c_void) -> Result<MountOptions> {
                 }
                 mountpoint = Some(v);
             }
+            (k, Some(v)) if k == OPT_LOCKSTATE.as_bytes() => lockstate = Some(checked(OPT_LOCKSTATE, v)?),
+            (k, Some(v)) if k == OPT_PEERS.as_bytes() => peers = Some(checked(OPT_PEERS, v)?),
             _ => {
                 pr_err!("unknown mount option '{}'\n", BStrDisplay(item));
                 return Err(EINVAL);
             }
         }
     }
-    Ok(MountOptions { mountpoint: cstring_from_bytes(mountpoint.unwrap_or(b""))? })
+    let opt = |v: Option<&[u8]>| v.map(cstring_from_bytes).transpose();
+    Ok(MountOptions {
+        mountpoint: cstring_from_bytes(mountpoint.unwrap_or(b""))?,
+        lockstate: opt(lockstate)?,
+        peers: opt(peers)?,
+    })
 }
 
 /// Copies bytes without NUL into a new C string.

@@ -4,7 +4,8 @@
 //! and in what state.
 
 use crate::bindings;
-use crate::uapi_genl::{state, UUID_STR_LEN};
+use crate::rpc::Calls;
+use crate::uapi_genl::{role, state, UUID_STR_LEN};
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use kernel::prelude::*;
@@ -20,7 +21,16 @@ pub(crate) struct MountState {
     pub(crate) uuid: [u8; UUID_STR_LEN + 1],
     pub(crate) device: CString,
     pub(crate) mountpoint: CString,
+    /// Cluster options passed on to mxfsd (`--lockstate`, `--peers`), when given.
+    pub(crate) lockstate: Option<CString>,
+    pub(crate) peers: Option<CString>,
     state: AtomicU32,
+    /// `role::OWNER` or `role::MEMBER`, as mxfsd decided at DAEMON_READY (0 before).
+    role: AtomicU32,
+    /// Node id of the volume's owner, from DAEMON_READY.
+    owner_node: AtomicU32,
+    /// Remote calls of a member mount waiting for their replies.
+    calls: Calls,
     /// `struct pid` of mxfsd (counted), set in the daemon's context before it execs.
     daemon_pid: AtomicPtr<bindings::pid>,
     /// Netlink port the daemon reported ready from; its release means the daemon is gone.
@@ -28,15 +38,47 @@ pub(crate) struct MountState {
 }
 
 impl MountState {
-    pub(crate) fn new(uuid: [u8; UUID_STR_LEN + 1], device: CString, mountpoint: CString) -> Self {
-        MountState {
+    pub(crate) fn new(
+        uuid: [u8; UUID_STR_LEN + 1],
+        device: CString,
+        mountpoint: CString,
+        lockstate: Option<CString>,
+        peers: Option<CString>,
+    ) -> Result<Self> {
+        Ok(MountState {
             uuid,
             device,
             mountpoint,
+            lockstate,
+            peers,
             state: AtomicU32::new(state::STARTING),
+            role: AtomicU32::new(0),
+            owner_node: AtomicU32::new(0),
+            calls: Calls::new()?,
             daemon_pid: AtomicPtr::new(ptr::null_mut()),
             daemon_portid: AtomicU32::new(0),
-        }
+        })
+    }
+
+    pub(crate) fn calls(&self) -> &Calls {
+        &self.calls
+    }
+
+    pub(crate) fn role(&self) -> u32 {
+        self.role.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_member(&self) -> bool {
+        self.role() == role::MEMBER
+    }
+
+    pub(crate) fn set_role(&self, r: u32, owner: u32) {
+        self.owner_node.store(owner, Ordering::Release);
+        self.role.store(r, Ordering::Release);
+    }
+
+    pub(crate) fn owner_node(&self) -> u32 {
+        self.owner_node.load(Ordering::Acquire)
     }
 
     /// The UUID without its NUL, for comparisons and logs.
@@ -99,6 +141,7 @@ impl MountState {
 
     /// Called when the daemon is seen gone: a ready mount becomes degraded (once).
     pub(crate) fn daemon_gone(&self) {
+        self.calls.fail_all();
         if self.transition(state::READY, state::DEGRADED) {
             pr_err!(
                 "mxfsd for volume {} exited while mounted; mount is degraded\n",

@@ -17,6 +17,24 @@ struct pid *mxfs_get_current_pid(void) { return get_task_pid(current, PIDTYPE_PI
 pid_t mxfs_current_tgid(void) { return task_tgid_nr(current); }
 pid_t mxfs_pid_nr(struct pid *pid) { return pid_nr(pid); }
 bool mxfs_fatal_signal_pending(void) { return fatal_signal_pending(current); }
+int mxfs_genlmsg_unicast(struct sk_buff *skb, u32 portid) { return genlmsg_unicast(&init_net, skb, portid); }
+const struct cred *mxfs_current_cred(void) { return current_cred(); }
+void mxfs_init_completion(struct completion *c) { init_completion(c); }
+bool mxfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, unsigned int type) { return dir_emit(ctx, name, len, ino, type); }
+size_t mxfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i) { return copy_to_iter(addr, bytes, i); }
+size_t mxfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i) { return copy_from_iter(addr, bytes, i); }
+size_t mxfs_iov_iter_count(const struct iov_iter *i) { return iov_iter_count(i); }
+void mxfs_brelse(struct buffer_head *bh) { brelse(bh); }
+struct buffer_head *mxfs_bread(struct block_device *bdev, sector_t block, unsigned int size) { return __bread(bdev, block, size); }
+void mxfs_set_delayed_call(struct delayed_call *call, void (*fn)(void *), void *arg) { set_delayed_call(call, fn, arg); }
+uid_t mxfs_from_kuid(kuid_t uid) { return from_kuid_munged(&init_user_ns, uid); }
+gid_t mxfs_from_kgid(kgid_t gid) { return from_kgid_munged(&init_user_ns, gid); }
+kuid_t mxfs_make_kuid(uid_t uid) { return make_kuid(&init_user_ns, uid); }
+kgid_t mxfs_make_kgid(gid_t gid) { return make_kgid(&init_user_ns, gid); }
+void mxfs_i_size_write(struct inode *inode, loff_t size) { i_size_write(inode, size); }
+dev_t mxfs_mkdev(unsigned int major, unsigned int minor) { return MKDEV(major, minor); }
+unsigned int mxfs_major(dev_t dev) { return MAJOR(dev); }
+unsigned int mxfs_minor(dev_t dev) { return MINOR(dev); }
 
 bool mxfs_pid_alive(struct pid *pid)
 {

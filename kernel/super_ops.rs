@@ -119,19 +119,93 @@ fn uuid_text(b: &[u8; 16]) -> [u8; UUID_STR_LEN + 1] {
 }
 
 unsafe extern "C" fn fill_super(sb: *mut bindings::super_block, data: *mut c_void, _silent: c_int) -> c_int {
-    // SAFETY: `mxfs_mount` passed its `MountRequest` as `data`.
-    let req = unsafe { &*data.cast::<MountRequest>() };
+    // SAFETY: `mxfs_mount` passed its `MountRequest` as `data`, used by nothing else meanwhile.
+    let req = unsafe { &mut *data.cast::<MountRequest>() };
     kernel::error::from_result(|| {
         // SAFETY: `sb` is the new superblock, locked by `mount_nodev`.
         unsafe { setup(sb, req) }.map(|_| 0)
     })
 }
 
+/// Reads the XFS superblock UUID from `device` without mounting it: a member must know its
+/// volume but never mounts the XFS.
+fn read_volume_uuid(device: *const c_char) -> Result<[u8; 16]> {
+    // SAFETY: `device` is the NUL-terminated source from mount(2).
+    let name = unsafe { CStr::from_char_ptr(device) }.to_str().unwrap_or("?");
+    // SAFETY: Opens the block device for reading, without a holder.
+    let f = unsafe {
+        bindings::bdev_file_open_by_path(device, bindings::MXFS_BLK_OPEN_READ, ptr::null_mut(), ptr::null())
+    };
+    let f = lower::from_err_ptr(f).inspect_err(|e| {
+        pr_err!("cannot open {}: error {}\n", name, e.to_errno());
+    })?;
+    let mut sector = [0u8; 512];
+    let mut pos: bindings::loff_t = 0;
+    // SAFETY: `f` is an open block device file; `sector` is a writable kernel buffer.
+    let n = unsafe { bindings::kernel_read(f, sector.as_mut_ptr().cast(), sector.len(), &mut pos) };
+    // SAFETY: Drops the reference `bdev_file_open_by_path` returned.
+    unsafe { bindings::fput(f) };
+    if n != sector.len() as isize {
+        pr_err!("cannot read the superblock of {} (result {})\n", name, n);
+        return Err(EINVAL);
+    }
+    if &sector[..4] != b"XFSB" {
+        pr_err!("{} is not an XFS volume (no XFS superblock); run mkfs.xfs first\n", name);
+        return Err(EINVAL);
+    }
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&sector[32..48]);
+    Ok(uuid)
+}
+
 /// # Safety
 ///
 /// `sb` must be a new mxfs superblock held by `mount_nodev`.
-unsafe fn setup(sb: *mut bindings::super_block, req: &MountRequest) -> Result {
-    let lower_mnt = mount_lower(req.device, req.flags)?;
+unsafe fn setup(sb: *mut bindings::super_block, req: &mut MountRequest) -> Result {
+    let uuid_bytes = read_volume_uuid(req.device)?;
+    // SAFETY: `req.device` is a valid C string.
+    let device = CString::try_from(unsafe { CStr::from_char_ptr(req.device) })?;
+    let mountpoint = CString::try_from(&*req.options.mountpoint)?;
+    let state = MountState::new(
+        uuid_text(&uuid_bytes),
+        device,
+        mountpoint,
+        req.options.lockstate.take(),
+        req.options.peers.take(),
+    )?;
+    let mount = Arc::new(state, GFP_KERNEL)?;
+    let info = KBox::new(SbInfo { lower_mnt: ptr::null_mut(), mount: mount.clone() }, GFP_KERNEL)?;
+    // INVARIANT: From here `kill_sb` owns the mount state, the daemon and the lower mount.
+    // SAFETY: `sb` is ours until `mount_nodev` returns.
+    unsafe {
+        (*sb).s_fs_info = KBox::into_raw(info).cast();
+        (*sb).s_magic = SUPER_MAGIC as _;
+        (*sb).s_uuid.b = uuid_bytes;
+    }
+    registry::insert(&mount)?;
+    // The daemon decides the role (DESIGN §2): only an owner mounts the XFS.
+    daemon::spawn(&mount)?;
+    daemon::wait_ready(&mount)?;
+    if mount.is_member() {
+        // SAFETY: `sb` is set up as far as the member path needs.
+        unsafe { crate::member::setup(sb, &mount) }
+    } else {
+        // SAFETY: As above.
+        unsafe { setup_owner(sb, req, &uuid_bytes) }
+    }
+}
+
+/// Owner: mount the XFS internally and stack on it.
+///
+/// # Safety
+///
+/// `sb` must be a new mxfs superblock whose `SbInfo` is set and has no lower mount yet.
+unsafe fn setup_owner(sb: *mut bindings::super_block, req: &MountRequest, uuid: &[u8; 16]) -> Result {
+    // SB_KERNMOUNT makes the last mntput unmount the XFS synchronously, in `kill_sb`, before
+    // the daemon gives up the volume.
+    let lower_mnt = mount_lower(req.device, req.flags | bindings::MXFS_SB_KERNMOUNT)?;
+    // SAFETY: Per the contract; `kill_sb` drops this reference.
+    unsafe { (*(*sb).s_fs_info.cast::<SbInfo>()).lower_mnt = lower_mnt };
     // SAFETY: `lower_mnt` is a live mount.
     let lower_sb = unsafe { (*lower_mnt).mnt_sb };
     // Another active reference means the device is also mounted as plain XFS somewhere:
@@ -139,44 +213,15 @@ unsafe fn setup(sb: *mut bindings::super_block, req: &MountRequest) -> Result {
     // SAFETY: `lower_sb` is pinned by `lower_mnt`.
     if unsafe { (*lower_sb).s_active.counter } > 1 {
         pr_err!("device is already mounted (as XFS or mxfs); unmount it first\n");
-        // SAFETY: Not yet published anywhere.
-        unsafe { bindings::mntput(lower_mnt) };
         return Err(EBUSY);
     }
     // SAFETY: XFS filled its superblock UUID at mount.
-    let uuid = uuid_text(unsafe { &(*lower_sb).s_uuid.b });
-    // SAFETY: `req.device` is a valid C string.
-    let device = CString::try_from(unsafe { CStr::from_char_ptr(req.device) })
-        .and_then(|d| Ok((d, CString::try_from(&*req.options.mountpoint)?)));
-    let (device, mountpoint) = match device {
-        Ok(v) => v,
-        Err(e) => {
-            // SAFETY: Not yet published anywhere.
-            unsafe { bindings::mntput(lower_mnt) };
-            return Err(e.into());
-        }
-    };
-    let mount = match Arc::new(MountState::new(uuid, device, mountpoint), GFP_KERNEL) {
-        Ok(m) => m,
-        Err(e) => {
-            // SAFETY: Not yet published anywhere.
-            unsafe { bindings::mntput(lower_mnt) };
-            return Err(e.into());
-        }
-    };
-    let info = match KBox::new(SbInfo { lower_mnt, mount: mount.clone() }, GFP_KERNEL) {
-        Ok(i) => i,
-        Err(e) => {
-            // SAFETY: Not yet published anywhere.
-            unsafe { bindings::mntput(lower_mnt) };
-            return Err(e.into());
-        }
-    };
-    // INVARIANT: From here `kill_sb` owns the lower mount and the mount state.
+    if unsafe { &(*lower_sb).s_uuid.b } != uuid {
+        pr_err!("the XFS superblock changed while mounting; refusing\n");
+        return Err(EINVAL);
+    }
     // SAFETY: `sb` is ours until `mount_nodev` returns.
     unsafe {
-        (*sb).s_fs_info = KBox::into_raw(info).cast();
-        (*sb).s_magic = SUPER_MAGIC as _;
         (*sb).s_op = &SUPER_OPS.0;
         (*sb).s_d_op = &crate::dentry::DENTRY_OPS.0;
         (*sb).s_maxbytes = (*lower_sb).s_maxbytes;
@@ -186,13 +231,10 @@ unsafe fn setup(sb: *mut bindings::super_block, req: &MountRequest) -> Result {
         (*sb).s_time_min = (*lower_sb).s_time_min;
         (*sb).s_time_max = (*lower_sb).s_time_max;
         (*sb).s_stack_depth = (*lower_sb).s_stack_depth + 1;
-        (*sb).s_uuid = (*lower_sb).s_uuid;
         (*sb).s_flags |= (*lower_sb).s_flags & bindings::MXFS_SB_POSIXACL;
         (*sb).s_xattr = crate::xattr::HANDLERS.0.as_ptr();
         (*sb).s_export_op = &crate::export::EXPORT_OPS.0;
     }
-    registry::insert(&mount)?;
-
     // SAFETY: The lower mount's root is pinned by the mount.
     let lower_root = unsafe { (*lower_mnt).mnt_root };
     // SAFETY: `sb` is set up; the lower root inode is live.
@@ -207,9 +249,7 @@ unsafe fn setup(sb: *mut bindings::super_block, req: &MountRequest) -> Result {
         (*root).d_fsdata = bindings::mxfs_dget(lower_root).cast();
         (*sb).s_root = root;
     }
-
-    daemon::spawn(&mount)?;
-    daemon::wait_ready(&mount)
+    Ok(())
 }
 
 unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
@@ -217,18 +257,21 @@ unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
     let info = unsafe { (*sb).s_fs_info.cast::<SbInfo>() };
     if !info.is_null() {
         // SAFETY: Set by `setup`, freed only below.
-        let mount = unsafe { &(*info).mount };
-        mount.set_state(state::STOPPING);
-        daemon::stop(mount);
+        unsafe { (*info).mount.set_state(state::STOPPING) };
     }
     // SAFETY: Tears down dentries and inodes, which drop their lower references.
     unsafe { bindings::kill_anon_super(sb) };
     if !info.is_null() {
         // SAFETY: Nothing refers to the superblock's state any more.
         let info = unsafe { KBox::from_raw(info) };
+        if !info.lower_mnt.is_null() {
+            // SAFETY: The last user of the lower mount is gone with the superblock; the mount
+            // is internal, so the XFS is unmounted and clean when this returns.
+            unsafe { bindings::mntput(info.lower_mnt) };
+        }
+        // Only now may the daemon give up the volume: its XFS is gone.
+        daemon::stop(&info.mount);
         registry::remove(&info.mount);
-        // SAFETY: The last user of the lower mount is gone with the superblock.
-        unsafe { bindings::mntput(info.lower_mnt) };
     }
 }
 
