@@ -317,3 +317,28 @@ mod tests {
         );
     }
 }
+
+/// `lockstate=PATH[:OFFSET]` must name an existing file or block device (mxfsd checks the
+/// content; here the operator gets the plain "not there" error before anything starts).
+pub fn check_lockstate(value: &str) -> Result<(), Failure> {
+    let path = match value.rsplit_once(':') {
+        Some((p, off))
+            if !p.is_empty() && !off.is_empty() && off.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            p
+        }
+        _ => value,
+    };
+    match fs::metadata(path) {
+        Ok(m) if m.is_file() || m.file_type().is_block_device() => Ok(()),
+        Ok(_) => Err(Failure::mount(format!(
+            "lockstate {path} is neither a file nor a block device"
+        ))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Failure::mount(format!(
+            "lockstate {path}: no such file or device"
+        ))),
+        Err(e) => Err(Failure::mount(format!(
+            "cannot check lockstate {path}: {e}"
+        ))),
+    }
+}

@@ -55,7 +55,10 @@ fn run(inv: &Invocation) -> Result<(), Failure> {
     }
     let opts = options::parse(&inv.options, inv.sloppy)?;
     let dir = mount_point(&inv.dir)?;
-    let data = options::data_string(&dir)?;
+    let data = options::data_string(&dir, &opts.cluster)?;
+    if let Some(l) = opts.cluster_value(mxfs_uapi::genl::OPT_LOCKSTATE) {
+        device::check_lockstate(l)?;
+    }
 
     let given = device::spec_path(&inv.spec)?;
     let dev = device::block_device(&inv.spec, &given)?;

@@ -1,8 +1,9 @@
 //! `-o` options: mount(8)'s generic options become MS_* flags or are dropped (they only matter
-//! to mount(8) and fstab); mxfs has no filesystem options of its own yet, so anything else is
-//! refused. The one option the kernel does take, `mountpoint=`, is added here, never by users.
+//! to mount(8) and fstab); the cluster options `lockstate=` and `peers=` go to the kernel,
+//! which hands them to mxfsd; anything else is refused. The kernel also takes `mountpoint=`,
+//! which is added here, never by users.
 
-use mxfs_uapi::genl::OPT_MOUNTPOINT;
+use mxfs_uapi::genl::{OPT_LOCKSTATE, OPT_MOUNTPOINT, OPT_PEERS};
 use nix::mount::MsFlags;
 
 use crate::failure::Failure;
@@ -18,6 +19,34 @@ pub struct MountOptions {
     pub dropped: Vec<String>,
     /// Unknown options skipped because of `-s`.
     pub ignored: Vec<String>,
+    /// Cluster options for the kernel, `key=value` as given (the last of each key wins).
+    pub cluster: Vec<String>,
+}
+
+impl MountOptions {
+    /// The value of cluster option `key`, if given.
+    pub fn cluster_value(&self, key: &str) -> Option<&str> {
+        self.cluster
+            .iter()
+            .find_map(|o| o.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
+/// A cluster option (`lockstate=PATH[:OFFSET]`, `peers=HOST[:PORT]+...`): Ok(None) if `opt` is
+/// not one.
+fn cluster(opt: &str) -> Result<Option<(&str, &str)>, Failure> {
+    let Some((key, value)) = opt.split_once('=') else {
+        return Ok(None);
+    };
+    if key != OPT_LOCKSTATE && key != OPT_PEERS {
+        return Ok(None);
+    }
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Failure::mount(format!(
+            "option '{key}=' needs a value without blanks"
+        )));
+    }
+    Ok(Some((key, value)))
 }
 
 /// What one generic option does.
@@ -70,8 +99,14 @@ pub fn parse(options: &str, sloppy: bool) -> Result<MountOptions, Failure> {
         flags: MsFlags::empty(),
         dropped: Vec::new(),
         ignored: Vec::new(),
+        cluster: Vec::new(),
     };
     for opt in options.split(',').filter(|o| !o.is_empty()) {
+        if let Some((key, _)) = cluster(opt)? {
+            out.cluster.retain(|o| o.split('=').next() != Some(key));
+            out.cluster.push(opt.to_string());
+            continue;
+        }
         match generic(opt) {
             Some(Effect::Set(f)) => out.flags.insert(f),
             Some(Effect::Clear(f)) => out.flags.remove(f),
@@ -92,20 +127,24 @@ fn is_internal(opt: &str) -> bool {
     opt.split('=').next() == Some(OPT_MOUNTPOINT)
 }
 
-/// The data string for mount(2): `mountpoint=<DIR>`, which mxfs.ko hands to mxfsd. The kernel
-/// splits options at commas, so a DIR holding one cannot be passed.
-pub fn data_string(dir: &str) -> Result<String, Failure> {
+/// The data string for mount(2): `mountpoint=<DIR>` and the cluster options, which mxfs.ko
+/// hands to mxfsd. The kernel splits options at commas, so a DIR holding one cannot be passed.
+pub fn data_string(dir: &str, cluster: &[String]) -> Result<String, Failure> {
     if dir.contains(',') {
         return Err(Failure::mount(format!(
             "mount point '{dir}' contains a comma, which mount options cannot carry; use another directory"
         )));
     }
-    let data = format!("{OPT_MOUNTPOINT}={dir}");
+    let mut data = format!("{OPT_MOUNTPOINT}={dir}");
+    for opt in cluster {
+        data.push(',');
+        data.push_str(opt);
+    }
     if data.len() > DATA_MAX {
         return Err(Failure::mount(format!(
-            "mount point path is {} bytes long, the limit is {}; use a shorter path",
-            dir.len(),
-            DATA_MAX - OPT_MOUNTPOINT.len() - 1
+            "mount point and options are {} bytes long, the limit is {}; use a shorter path",
+            data.len(),
+            DATA_MAX
         )));
     }
     Ok(data)
@@ -234,19 +273,51 @@ mod tests {
     #[test]
     fn data_string_carries_the_mount_point() {
         assert_eq!(
-            data_string("/mnt/shared").unwrap(),
+            data_string("/mnt/shared", &[]).unwrap(),
             "mountpoint=/mnt/shared"
         );
-        assert_eq!(data_string("/mnt/a=b").unwrap(), "mountpoint=/mnt/a=b");
+        assert_eq!(data_string("/mnt/a=b", &[]).unwrap(), "mountpoint=/mnt/a=b");
     }
 
     #[test]
     fn data_string_refuses_commas_and_overlong_paths() {
-        assert!(data_string("/mnt/a,b").unwrap_err().msg.contains("comma"));
+        assert!(data_string("/mnt/a,b", &[])
+            .unwrap_err()
+            .msg
+            .contains("comma"));
         let longest = format!("/{}", "d".repeat(DATA_MAX - "mountpoint=".len() - 1));
-        assert_eq!(data_string(&longest).unwrap().len(), DATA_MAX);
+        assert_eq!(data_string(&longest, &[]).unwrap().len(), DATA_MAX);
         let too_long = format!("{longest}d");
-        assert_eq!(data_string(&too_long).unwrap_err().code, 32);
+        assert_eq!(data_string(&too_long, &[]).unwrap_err().code, 32);
+    }
+
+    #[test]
+    fn cluster_options_reach_the_kernel_and_the_last_one_wins() {
+        let o = parse(
+            "rw,lockstate=/dev/sdb:0,peers=10.0.0.1+10.0.0.2:7601,lockstate=/dev/sdc",
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            o.cluster,
+            vec![
+                "peers=10.0.0.1+10.0.0.2:7601".to_string(),
+                "lockstate=/dev/sdc".to_string()
+            ]
+        );
+        assert_eq!(o.cluster_value("lockstate"), Some("/dev/sdc"));
+        assert_eq!(
+            data_string("/mnt/s", &o.cluster).unwrap(),
+            "mountpoint=/mnt/s,peers=10.0.0.1+10.0.0.2:7601,lockstate=/dev/sdc"
+        );
+        assert!(parse("lockstate=", false)
+            .unwrap_err()
+            .msg
+            .contains("needs a value"));
+        assert!(parse("peers=a b", false)
+            .unwrap_err()
+            .msg
+            .contains("needs a value"));
     }
 
     #[test]
