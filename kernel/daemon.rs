@@ -18,6 +18,9 @@ use kernel::prelude::*;
 const DAEMON_PATH: &core::ffi::CStr = c"/usr/sbin/mxfsd";
 /// How long a mount waits for DAEMON_READY (generous: guests may run emulated).
 const READY_TIMEOUT_MS: u32 = 30_000;
+/// The same with a lockstate: the daemon first joins the cluster and elects the owner, which
+/// may wait out a silent owner's dead threshold.
+const CLUSTER_READY_TIMEOUT_MS: u32 = 180_000;
 /// How long an unmount waits after SIGTERM before it sends SIGKILL.
 const STOP_TIMEOUT_MS: u32 = 10_000;
 const KILL_TIMEOUT_MS: u32 = 5_000;
@@ -92,6 +95,7 @@ pub(crate) fn spawn(mount: &MountState) -> Result {
 
 /// Waits until the daemon reports ready, exits, or the timeout passes.
 pub(crate) fn wait_ready(mount: &MountState) -> Result {
+    let timeout = if mount.lockstate.is_some() { CLUSTER_READY_TIMEOUT_MS } else { READY_TIMEOUT_MS };
     let mut waited = 0;
     loop {
         if mount.state() == state::READY {
@@ -101,12 +105,8 @@ pub(crate) fn wait_ready(mount: &MountState) -> Result {
             pr_err!("mxfsd for volume {} exited before it was ready\n", mount.uuid_str());
             return Err(errno(bindings::ENOPKG));
         }
-        if waited >= READY_TIMEOUT_MS {
-            pr_err!(
-                "mxfsd for volume {} not ready after {} ms\n",
-                mount.uuid_str(),
-                READY_TIMEOUT_MS
-            );
+        if waited >= timeout {
+            pr_err!("mxfsd for volume {} not ready after {} ms\n", mount.uuid_str(), timeout);
             return Err(errno(bindings::ETIMEDOUT));
         }
         // SAFETY: Called from the mounting task.

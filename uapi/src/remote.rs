@@ -225,8 +225,9 @@ impl Creds {
         c
     }
 
+    /// The first `ngroups` groups (never more than [`MAX_GROUPS`], whatever `ngroups` says).
     pub fn groups(&self) -> &[u32] {
-        &self.groups[..self.ngroups as usize]
+        &self.groups[..(self.ngroups as usize).min(MAX_GROUPS)]
     }
 
     fn encoded_len(&self) -> usize {
@@ -313,6 +314,10 @@ impl Request<'_> {
 
     /// Encodes the request into `out`; returns the length written.
     pub fn encode(&self, id: u64, creds: &Creds, out: &mut [u8]) -> Result<usize, RemoteError> {
+        // `ngroups` is a public field: a caller could set it past the array.
+        if creds.ngroups as usize > MAX_GROUPS {
+            return Err(RemoteError::TooManyGroups);
+        }
         let len = self.encoded_len(creds);
         if len > MAX_MSG {
             return Err(RemoteError::TooLarge);
@@ -697,7 +702,8 @@ impl Dirent<'_> {
     /// Appends the entry at `out[pos..]`; returns the new position or `None` if it does not fit.
     pub fn encode_at(&self, out: &mut [u8], pos: usize) -> Option<usize> {
         let end = pos.checked_add(self.encoded_len())?;
-        if end > out.len() || self.name.is_empty() || self.name.len() > NAME_MAX {
+        // Refuse what the decoder refuses, so a reply that encodes also decodes.
+        if end > out.len() || self.name.is_empty() || self.name.len() > NAME_MAX || self.name.iter().any(|&b| b == b'/' || b == 0) {
             return None;
         }
         let o = &mut out[pos..end];

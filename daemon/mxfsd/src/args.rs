@@ -1,5 +1,6 @@
-//! Command line. mxfs.ko runs `mxfsd --device D --mountpoint M --uuid U`; the cluster options
-//! (`--lockstate`, `--peers`, ...) are what mount options will pass through. `--standalone`
+//! Command line. mxfs.ko runs `mxfsd --device D --mountpoint M --uuid U [--lockstate L]
+//! [--peers P]`, the last two from the mount options (P joined by '+', as mount options are
+//! comma separated). `--standalone`
 //! runs the cluster core without the kernel (tests, operations), and `--format-lockstate`
 //! creates a lockstate region and exits.
 //!
@@ -82,8 +83,9 @@ pub struct Cli {
     /// UDP port for discovery.
     #[arg(long, value_name = "PORT", default_value_t = 7601)]
     pub discovery_port: u16,
-    /// Unicast discovery destinations, host[:port] separated by commas (port defaults to the
-    /// discovery port), for networks without multicast.
+    /// Unicast discovery destinations, host[:port] separated by commas or '+' (the mount
+    /// option's form, since mount options are comma separated); the port defaults to the
+    /// discovery port. For networks without multicast.
     #[arg(long, value_name = "HOST[:PORT],...", value_delimiter = ',')]
     pub peers: Vec<String>,
     /// Interfaces to multicast on, separated by commas (default: every multicast interface).
@@ -133,10 +135,11 @@ pub fn parse_location(s: &str) -> Result<Location, String> {
     Ok(Location { path: s.into(), offset: 0 })
 }
 
-/// Resolves `host[:port]` entries; the port defaults to `default_port`.
+/// Resolves `host[:port]` entries (each may hold several joined by '+'); the port defaults
+/// to `default_port`.
 pub fn resolve_peers(peers: &[String], default_port: u16) -> Result<Vec<SocketAddr>, String> {
     let mut out = Vec::new();
-    for p in peers.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+    for p in peers.iter().flat_map(|p| p.split('+')).map(|p| p.trim()).filter(|p| !p.is_empty()) {
         let with_port = if p.parse::<SocketAddr>().is_ok() || (p.contains(':') && !p.contains('[') && p.matches(':').count() == 1) {
             p.to_string()
         } else {
@@ -430,5 +433,11 @@ mod tests {
             vec!["10.0.0.1:7601".parse().unwrap(), "10.0.0.2:9000".parse().unwrap()]
         );
         assert_eq!(parse_location("/a:b").unwrap(), Location { path: "/a:b".into(), offset: 0 });
+        // The kernel passes the mount option's '+'-separated form.
+        let c = parse_cli(argv(&["--device", "/dev/sdb", "--uuid", UUID, "--peers", "10.0.0.1+10.0.0.2:9000,10.0.0.3"])).unwrap();
+        assert_eq!(
+            resolve_peers(&c.peers, 7601).unwrap(),
+            vec!["10.0.0.1:7601".parse().unwrap(), "10.0.0.2:9000".parse().unwrap(), "10.0.0.3:7601".parse().unwrap()]
+        );
     }
 }

@@ -1,13 +1,18 @@
-//! The daemon's life for one mount: report ready to mxfs.ko, serve until told to stop.
-//! Subsystems (node identity, discovery, peers, DLM, heartbeats) start here, before
-//! DAEMON_READY, as they are added.
+//! The daemon's life for one mount: start the cluster core, elect the role, report ready to
+//! mxfs.ko, serve remote operations until told to stop, then leave cleanly.
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
-use mxfs_nl::{Client, NlError};
+use mxfs_nl::{Channel, NlError};
+use mxfs_uapi::genl::role;
 
 use crate::args::{parse_location, Args, Cli};
 use crate::cluster::{setup, Cluster};
+use crate::remote::election::Elected;
+use crate::remote::exec::{Executor, MountRoot};
+use crate::remote::kernel::{Dispatch, KernelLink};
 use crate::signals;
 
 /// Why mxfsd gave up. Each renders as one log line that says what to do.
@@ -57,16 +62,19 @@ pub fn describe(args: &Args) -> String {
     format!("volume {} on {} at {at}", args.uuid, args.device)
 }
 
+/// How long the election may wait for the cluster lock (joining a view included).
+const ELECT_LIMIT: Duration = Duration::from_secs(120);
+
 /// Runs the daemon for a kernel mount until SIGTERM or SIGINT.
 pub fn run(args: &Args, cli: &Cli) -> Result<(), Error> {
-    // Before the netlink client exists: its receive thread must inherit the mask.
+    // Before any thread exists: every thread must inherit the mask.
     let termination = signals::block().map_err(Error::Signals)?;
-    // Held until exit: mxfs.ko records this socket at DAEMON_READY and treats its release as
-    // the daemon dying (the mount turns degraded).
-    let kernel = Client::connect().map_err(Error::Connect)?;
+    // Held until exit: mxfs.ko records this socket at DAEMON_READY, sends remote requests to
+    // it and treats its release as the daemon dying (the mount turns degraded).
+    let kernel = Arc::new(Channel::open().map_err(Error::Connect)?);
 
-    // The cluster core starts before the ready report, as the mount sequence wants. Without
-    // a lockstate (the kernel does not pass one yet) the daemon keeps its single-node role.
+    // The cluster core and the election run before the ready report: the kernel mounts the
+    // XFS only on an owner, and only after DAEMON_READY says so.
     let mut cluster = match &cli.lockstate {
         Some(_) => Some(Cluster::start(cli).map_err(Error::Cluster)?),
         None => {
@@ -74,19 +82,28 @@ pub fn run(args: &Args, cli: &Cli) -> Result<(), Error> {
             None
         }
     };
+    let elected = match &cluster {
+        Some(c) => c.elect(ELECT_LIMIT).map_err(|e| Error::Cluster(format!("owner election: {e}")))?,
+        None => Elected { role: role::OWNER, owner: single_node_id(cli), generation: 0 },
+    };
+    let executor = owner_executor(&elected, &args.mountpoint, true)?;
+    let dispatch = route(cluster.as_ref(), &elected, executor);
 
-    log::info!("{}: ready", describe(args));
-    kernel.daemon_ready(&args.uuid).map_err(Error::Ready)?;
+    log::info!("{}: ready, {}", describe(args), role_text(&elected));
+    kernel.daemon_ready(&args.uuid, elected.role, elected.owner).map_err(Error::Ready)?;
+    // Only now: until the ACK the ready request reads the socket itself.
+    let mut link = KernelLink::start(kernel.clone(), dispatch).map_err(Error::Cluster)?;
 
     let signal = termination.wait().map_err(Error::Wait)?;
     log::info!("{}: stopping on {}", describe(args), signal.as_str());
-    if let Some(c) = cluster.as_mut() {
-        c.stop();
-    }
+    link.stop();
+    finish(cluster.as_mut(), &elected);
     Ok(())
 }
 
-/// Runs the cluster core without the kernel until SIGTERM or SIGINT.
+/// Runs the cluster core without the kernel until SIGTERM or SIGINT. With `--mountpoint` the
+/// node also elects its role and serves remote operations on that directory (the control
+/// socket's `remote` request stands in for the kernel).
 pub fn run_standalone(cli: &Cli) -> Result<(), Error> {
     let termination = signals::block().map_err(Error::Signals)?;
     let mut cli = cli.clone();
@@ -95,10 +112,72 @@ pub fn run_standalone(cli: &Cli) -> Result<(), Error> {
     }
     let mut cluster = Cluster::start(&cli).map_err(Error::Cluster)?;
     log::info!("volume {}: standalone node {:#010x} ready", cli.uuid, cluster.ident.node_id);
+    let mut elected = None;
+    if !cli.mountpoint.is_empty() {
+        let e = cluster.elect(ELECT_LIMIT).map_err(|e| Error::Cluster(format!("owner election: {e}")))?;
+        let executor = owner_executor(&e, &cli.mountpoint, false)?;
+        route(Some(&cluster), &e, executor);
+        log::info!("volume {}: {}", cli.uuid, role_text(&e));
+        elected = Some(e);
+    }
     let signal = termination.wait().map_err(Error::Wait)?;
     log::info!("volume {}: stopping on {}", cli.uuid, signal.as_str());
-    cluster.stop();
+    match elected {
+        Some(e) => finish(Some(&mut cluster), &e),
+        None => cluster.stop(),
+    }
     Ok(())
+}
+
+fn role_text(e: &Elected) -> String {
+    if e.role == role::OWNER {
+        format!("owner of the volume (ownership generation {})", e.generation)
+    } else {
+        format!("member; the owner is node {:#010x}", e.owner)
+    }
+}
+
+/// The owner's executor, on its mount point (none for a member, or without a mount point).
+fn owner_executor(e: &Elected, mountpoint: &str, check_magic: bool) -> Result<Option<Arc<Executor>>, Error> {
+    if e.role != role::OWNER || mountpoint.is_empty() {
+        return Ok(None);
+    }
+    let root = MountRoot::new(mountpoint.into(), check_magic);
+    Executor::start(root).map(|x| Some(Arc::new(x))).map_err(Error::Cluster)
+}
+
+/// Tells the engine the role; returns where the kernel's requests go.
+fn route(cluster: Option<&Cluster>, e: &Elected, executor: Option<Arc<Executor>>) -> Dispatch {
+    match (cluster, executor) {
+        (Some(c), x) => {
+            c.set_role(e, x);
+            Dispatch::Engine(c.remote_sender())
+        }
+        (None, Some(x)) => Dispatch::Local(x),
+        (None, None) => Dispatch::Nowhere,
+    }
+}
+
+/// Clean stop: an owner vacates the owner record (the kernel has unmounted the XFS before
+/// it sends SIGTERM), then the node leaves the cluster.
+fn finish(cluster: Option<&mut Cluster>, e: &Elected) {
+    if let Some(c) = cluster {
+        if e.role == role::OWNER {
+            c.release_ownership();
+        }
+        c.stop();
+    }
+}
+
+/// Without a lockstate the node owns the volume alone; the kernel still wants a node id.
+fn single_node_id(cli: &Cli) -> u32 {
+    match mxfs_disk::identity::load_or_create(&cli.node_uuid_file) {
+        Ok(id) => id.node_id,
+        Err(e) => {
+            log::warn!("node identity: {e}; reporting owner node 0");
+            0
+        }
+    }
 }
 
 /// `--format-lockstate`: writes a fresh lockstate and exits.

@@ -8,6 +8,7 @@ mod clock;
 mod cluster;
 mod daemon;
 mod logging;
+mod remote;
 mod signals;
 
 use std::process::ExitCode;

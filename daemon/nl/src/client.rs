@@ -50,12 +50,6 @@ impl Client {
         self.family.id
     }
 
-    /// Tells the kernel the daemon for `volume_uuid` is up, and waits for its ACK.
-    pub fn daemon_ready(&self, volume_uuid: &str) -> Result<(), NlError> {
-        let request = msg::encode_daemon_ready(volume_uuid)?;
-        request_raw(&self.router, self.family.id, Op::DaemonReady, request).map(|_| ())
-    }
-
     /// Every mxfs mount on this host, in the kernel's order.
     pub fn status(&self) -> Result<Vec<MountStatus>, NlError> {
         let replies = request_raw(

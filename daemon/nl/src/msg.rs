@@ -33,15 +33,21 @@ pub fn is_volume_uuid(s: &str) -> bool {
         })
 }
 
-/// DAEMON_READY request for `volume_uuid`.
-pub fn encode_daemon_ready(volume_uuid: &str) -> Result<Vec<u8>, NlError> {
+/// DAEMON_READY request for `volume_uuid`: this node's `role` (`genl::role`) and the node id
+/// of the volume's owner (our own when we are the owner).
+pub fn encode_daemon_ready(volume_uuid: &str, role: u32, owner_node: u32) -> Result<Vec<u8>, NlError> {
     if !is_volume_uuid(volume_uuid) {
         return Err(NlError::InvalidArgument(format!(
             "invalid volume UUID '{volume_uuid}'; expected 36 characters in 8-4-4-4-12 hex form"
         )));
     }
+    if role != mxfs_uapi::genl::role::OWNER && role != mxfs_uapi::genl::role::MEMBER {
+        return Err(NlError::InvalidArgument(format!("unknown role {role} for DAEMON_READY")));
+    }
     let mut attrs = AttrWriter::new();
     attrs.put_str(attr::VOLUME_UUID, volume_uuid)?;
+    attrs.put_u32(attr::ROLE, role)?;
+    attrs.put_u32(attr::OWNER_NODE, owner_node)?;
     Ok(genlmsg::encode(
         cmd::DAEMON_READY,
         FAMILY_VERSION,
@@ -130,7 +136,7 @@ fn decode_mount(nest: &Attr<'_>) -> Result<MountStatus, NlError> {
 mod tests {
     use super::*;
     use crate::attr::NLA_F_NESTED;
-    use mxfs_uapi::genl::state;
+    use mxfs_uapi::genl::{role, state};
 
     const UUID_A: &str = "0b7c5a2e-9f1d-4c3b-8a6e-2d4f6a8c0e12";
     const UUID_B: &str = "F00DCAFE-0000-4000-8000-0123456789AB";
@@ -168,21 +174,24 @@ mod tests {
     }
 
     #[test]
-    fn daemon_ready_carries_the_uuid_as_a_nul_string() {
-        let bytes = encode_daemon_ready(UUID_A).unwrap();
+    fn daemon_ready_carries_the_uuid_role_and_owner() {
+        let bytes = encode_daemon_ready(UUID_A, role::MEMBER, 0x1234_5678).unwrap();
         assert_eq!(&bytes[..4], &[cmd::DAEMON_READY, FAMILY_VERSION, 0, 0]);
         let len = u16::from_ne_bytes([bytes[4], bytes[5]]);
         assert_eq!(usize::from(len), 4 + 37);
         assert_eq!(u16::from_ne_bytes([bytes[6], bytes[7]]), attr::VOLUME_UUID);
         assert_eq!(&bytes[8..8 + 37], format!("{UUID_A}\0").as_bytes());
-        assert_eq!(bytes.len(), 4 + 44, "attribute padded to 4 bytes");
+        assert_eq!(bytes.len(), 4 + 44 + 8 + 8, "attributes padded to 4 bytes");
+        let attrs: Vec<(u16, u32)> = Attrs::new(&bytes[4 + 44..]).map(|a| a.unwrap()).map(|a| (a.kind, a.u32().unwrap())).collect();
+        assert_eq!(attrs, vec![(attr::ROLE, role::MEMBER), (attr::OWNER_NODE, 0x1234_5678)]);
     }
 
     #[test]
-    fn daemon_ready_refuses_a_bad_uuid() {
-        let err = encode_daemon_ready("not-a-uuid").unwrap_err();
+    fn daemon_ready_refuses_a_bad_uuid_or_role() {
+        let err = encode_daemon_ready("not-a-uuid", role::OWNER, 1).unwrap_err();
         assert!(matches!(err, NlError::InvalidArgument(_)));
         assert!(err.to_string().contains("not-a-uuid"));
+        assert!(encode_daemon_ready(UUID_A, 0, 1).is_err());
     }
 
     #[test]

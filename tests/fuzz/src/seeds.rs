@@ -157,7 +157,7 @@ fn netlink() -> Vec<Vec<u8>> {
     if let Ok(b) = msg::encode_status_reply(&mounts) {
         out.push(b);
     }
-    if let Ok(b) = msg::encode_daemon_ready("12345678-9abc-def0-0123-456789abcdef") {
+    if let Ok(b) = msg::encode_daemon_ready("12345678-9abc-def0-0123-456789abcdef", 1, 7) {
         out.push(b);
     }
     out.push(msg::encode_status());

@@ -12,6 +12,7 @@
 
 mod bench;
 mod env;
+mod remote;
 mod scenarios;
 
 use std::path::PathBuf;

@@ -193,6 +193,9 @@ pub fn run_all(o: &Opts) -> ExitCode {
     if want("node-id") {
         rep.record("node-id-collision", collision(o));
     }
+    if want("remote") {
+        rep.record("remote-ops", crate::remote::remote_ops(o));
+    }
     println!("{} passed, {} failed", rep.passed, rep.failed);
     if rep.failed == 0 {
         ExitCode::SUCCESS

@@ -8,12 +8,14 @@
 //! release NAME     -> ok | error ...                 (drop the cached lock if unused)
 //! master NAME      -> master 0xNODEID | error ...
 //! status           -> status {json}
+//! remote HEX       -> reply HEX | error ...      (one remote request, as if from the kernel)
 //! ping             -> pong
 //! ```
 //!
 //! NAME is 1–256 bytes of `[A-Za-z0-9._:/-]`; MODE is NL, CR, CW, PR, PW or EX. Each
 //! connection is one client: its locks are unlocked when it disconnects. Lines are at most
-//! 1 KiB; connections at most 256.
+//! 1 KiB (`remote` lines up to 80 KiB: a request is at most `remote::MAX_MSG` bytes);
+//! connections at most 256.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::AsFd;
@@ -30,8 +32,12 @@ use mxfs_cluster::Mode;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::engine::{CtlReq, Event};
+use super::remote::RemoteEvent;
+use crate::remote::{request_header, Responder};
 
 const MAX_LINE: usize = 1024;
+/// `remote ` and a whole request in hex.
+const MAX_REMOTE_LINE: usize = 7 + 2 * mxfs_uapi::remote::MAX_MSG + 1;
 const MAX_CLIENTS: usize = 256;
 
 pub struct Control {
@@ -130,11 +136,12 @@ fn client(stream: UnixStream, id: u64, engine: &SyncSender<Event>) {
     let mut line = String::new();
     loop {
         line.clear();
-        match reader.by_ref().take(MAX_LINE as u64 + 1).read_line(&mut line) {
+        match reader.by_ref().take(MAX_REMOTE_LINE as u64 + 1).read_line(&mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
-        if line.len() > MAX_LINE || !line.ends_with('\n') {
+        let limit = if line.starts_with("remote ") { MAX_REMOTE_LINE } else { MAX_LINE };
+        if line.len() > limit || !line.ends_with('\n') {
             let _ = out.write_all(b"error line too long\n");
             return;
         }
@@ -150,6 +157,7 @@ fn handle(line: &str, id: u64, engine: &SyncSender<Event>) -> String {
     let (tx, rx) = channel();
     let req = match words.as_slice() {
         ["ping"] => return "pong".into(),
+        ["remote", hex] => return remote(hex, engine),
         ["status"] => CtlReq::Status { reply: tx },
         ["lock", name, mode] => match (parse_name(name), parse_mode(mode)) {
             (Ok(res), Ok(mode)) => CtlReq::Lock { client: id, res, mode, reply: tx },
@@ -167,12 +175,37 @@ fn handle(line: &str, id: u64, engine: &SyncSender<Event>) -> String {
             Ok(res) => CtlReq::Master { res, reply: tx },
             Err(e) => return format!("error {e}"),
         },
-        _ => return "error unknown request; use lock, unlock, release, master, status or ping".into(),
+        _ => return "error unknown request; use lock, unlock, release, master, status, remote or ping".into(),
     };
     if engine.send(Event::Ctl(req)).is_err() {
         return "error the daemon is stopping".into();
     }
     rx.recv().unwrap_or_else(|_| "error the daemon is stopping".into())
+}
+
+/// Submits one encoded remote request as the kernel would, and waits for its reply.
+fn remote(hex: &str, engine: &SyncSender<Event>) -> String {
+    let Some(msg) = from_hex(hex) else { return "error remote takes one request in hex".into() };
+    let Some(h) = request_header(&msg, "control socket") else { return "error malformed remote request".into() };
+    let (tx, rx) = channel();
+    let sink = Box::new(move |bytes: Vec<u8>| {
+        let _ = tx.send(format!("reply {}", to_hex(&bytes)));
+    });
+    if engine.send(Event::Remote(RemoteEvent::Request { msg, reply: Responder::new(h, sink) })).is_err() {
+        return "error the daemon is stopping".into();
+    }
+    rx.recv().unwrap_or_else(|_| "error the daemon is stopping".into())
+}
+
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+pub fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -187,5 +220,13 @@ mod tests {
         assert!(parse_name(&"x".repeat(257)).is_err());
         assert_eq!(parse_mode("ex"), Ok(Mode::EX));
         assert!(parse_mode("XX").is_err());
+    }
+
+    #[test]
+    fn hex_round_trips_and_rejects_junk() {
+        assert_eq!(from_hex(&to_hex(&[0, 1, 0xab, 0xff])).unwrap(), vec![0, 1, 0xab, 0xff]);
+        assert_eq!(from_hex("abc"), None);
+        assert_eq!(from_hex("zz"), None);
+        assert_eq!(from_hex("é1"), None);
     }
 }

@@ -12,7 +12,7 @@
 //! with the waiter, or release) as soon as no local user holds the lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use super::disk::{DiskEvent, DiskReq, DiskThread, RecordSpace, SlotObs};
 use super::pr::{Pr, PrEvent, WatchVerdict};
+use super::remote::{RemoteEvent, Router};
 use super::setup;
 use super::wire;
 use crate::clock;
@@ -44,6 +45,8 @@ pub enum CtlReq {
     Release { res: ResName, reply: Sender<String> },
     Status { reply: Sender<String> },
     Master { res: ResName, reply: Sender<String> },
+    /// Node ids of the current view (empty without one).
+    Members { reply: Sender<Vec<u32>> },
     /// The client disconnected: its locks are unlocked.
     Gone { client: u64 },
 }
@@ -53,6 +56,7 @@ pub enum Event {
     Disk(DiskEvent),
     Ctl(CtlReq),
     Pr(PrEvent),
+    Remote(RemoteEvent),
     Stop,
 }
 
@@ -70,6 +74,8 @@ pub struct EngineParts {
     pub lockstate_path: String,
     /// The joined PR device; `None` when the volume has no SCSI PR.
     pub pr: Option<Pr>,
+    /// The engine's own queue, for replies the executor sends back to peers.
+    pub engine_tx: SyncSender<Event>,
 }
 
 struct Delivery {
@@ -151,6 +157,9 @@ struct Status {
     basts_sent: u64,
     recoveries: u64,
     records_written: u64,
+    role: Option<&'static str>,
+    owner: Option<u32>,
+    remote_in_flight: usize,
 }
 
 pub struct Engine {
@@ -183,6 +192,7 @@ pub struct Engine {
     settle_until: BTreeMap<u32, u64>,
     /// Owner takeovers deferred until the victim's settle time.
     takeovers: Vec<(u64, NodeId)>,
+    remote: Router,
 }
 
 fn res_text(r: &ResName) -> String {
@@ -221,6 +231,7 @@ impl Engine {
             preempting: BTreeSet::new(),
             settle_until: BTreeMap::new(),
             takeovers: Vec::new(),
+            remote: Router::default(),
         }
     }
 
@@ -247,6 +258,7 @@ impl Engine {
     }
 
     fn leave(&mut self, rx: &Receiver<Event>) {
+        self.remote.stop();
         if self.stopped.is_none() {
             let held: Vec<ResName> = self.node.dlm().held_locks().map(|(r, _)| r.clone()).collect();
             for r in held {
@@ -281,6 +293,7 @@ impl Engine {
             Event::Disk(e) => self.disk(e),
             Event::Ctl(c) => self.ctl(c),
             Event::Pr(e) => self.pr(e),
+            Event::Remote(r) => self.remote.event(r, self.p.mesh.as_ref()),
             Event::Stop => {}
         }
     }
@@ -491,7 +504,10 @@ impl Engine {
     fn net(&mut self, ev: NetEvent) {
         match ev {
             NetEvent::Up { node, .. } => self.feed(Input::PeerDiscovered(NodeId(node.into()))),
-            NetEvent::Down { .. } => {}
+            NetEvent::Down { node } => self.remote.peer_down(node),
+            NetEvent::Frame { node, msg_type: msg_type::REMOTE_OP, payload } => {
+                self.remote.frame(node, payload, self.p.mesh.as_ref(), &self.p.engine_tx)
+            }
             NetEvent::Frame { node, msg_type: t, payload } => {
                 let from = NodeId(node.into());
                 let body = match t {
@@ -630,6 +646,9 @@ impl Engine {
                     Some(n) => format!("master {:#010x}", n.0),
                     None => "error no view yet".into(),
                 });
+            }
+            CtlReq::Members { reply } => {
+                let _ = reply.send(self.view.as_ref().map(|v| v.nodes().map(|n| n.0 as u32).collect()).unwrap_or_default());
             }
             CtlReq::Gone { client } => {
                 if let Some(held) = self.clients.remove(&client) {
@@ -874,6 +893,9 @@ impl Engine {
             basts_sent: stats.basts_sent,
             recoveries: stats.recoveries,
             records_written: self.records_written,
+            role: self.remote.role().map(|(r, _)| mxfs_uapi::genl::role::name(r)),
+            owner: self.remote.role().map(|(_, o)| o),
+            remote_in_flight: self.remote.in_flight(),
         };
         match serde_json::to_string(&s) {
             Ok(j) => format!("status {j}"),

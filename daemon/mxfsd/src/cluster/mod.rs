@@ -10,7 +10,9 @@
 pub mod control;
 pub mod disk;
 pub mod engine;
+pub mod owner;
 pub mod pr;
+pub mod remote;
 pub mod setup;
 pub mod wire;
 
@@ -21,11 +23,12 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use mxfs_cluster::Timing;
+use mxfs_disk::claim::Claim;
 use mxfs_disk::identity::{load_or_create, NodeIdentity};
 use mxfs_net::{DiscoveryConfig, Mesh, MeshConfig};
 use mxfs_uapi::ident::{parse_uuid, Uuid, UuidText};
 
-use crate::args::{parse_location, resolve_peers, Cli};
+use crate::args::{parse_location, resolve_peers, Cli, Location};
 use control::Control;
 use disk::{DiskThread, RecordSpace};
 use engine::{Engine, EngineParts, Event};
@@ -41,6 +44,18 @@ pub struct Cluster {
     engine: Option<JoinHandle<()>>,
     control: Option<Control>,
     pub ident: NodeIdentity,
+    /// With a lockstate: where it is, our slot claim, and its heartbeat interval and dead
+    /// threshold (ms), for the owner election.
+    pub disk: Option<DiskSide>,
+    pub volume: Uuid,
+}
+
+#[derive(Clone, Debug)]
+pub struct DiskSide {
+    pub location: Location,
+    pub claim: Claim,
+    pub heartbeat_ms: u64,
+    pub dead_after_ms: u64,
 }
 
 impl Cluster {
@@ -78,6 +93,7 @@ impl Cluster {
         let mut disk = None;
         let mut mesh = None;
         let mut path_text = String::from("(none)");
+        let mut disk_side = None;
         if let (Some(mut ls), Some(loc)) = (lockstate, location) {
             let secret = ls.header().secret;
             let unicast = resolve_peers(&cli.peers, cli.discovery_port)?;
@@ -123,6 +139,13 @@ impl Cluster {
             );
             space = Some(RecordSpace::for_slot(&ls, c.slot));
             claim = Some(c);
+            let t = ls.header().timing;
+            disk_side = Some(DiskSide {
+                location: loc.clone(),
+                claim: c,
+                heartbeat_ms: t.heartbeat_interval_ms.into(),
+                dead_after_ms: t.dead_after_ms.into(),
+            });
             path_text = loc.path.display().to_string();
             let etx = tx.clone();
             disk = Some(DiskThread::start(ls, &loc, c, move |ev| {
@@ -148,6 +171,7 @@ impl Cluster {
             persist_grants: !cli.no_grant_records,
             lockstate_path: path_text,
             pr,
+            engine_tx: tx.clone(),
         };
         let engine = Engine::new(parts);
         let handle = std::thread::Builder::new()
@@ -158,7 +182,7 @@ impl Cluster {
             Some(dir) => Some(Control::start(dir, tx.clone())?),
             None => None,
         };
-        Ok(Cluster { engine_tx: tx, engine: Some(handle), control, ident })
+        Ok(Cluster { engine_tx: tx, engine: Some(handle), control, ident, disk: disk_side, volume })
     }
 
     /// Stops the control socket, then the engine (which leaves the cluster cleanly).

@@ -1,0 +1,125 @@
+//! The owner election's link to the running cluster: the `mxfs.mount` lock is taken through
+//! the engine like any local lock client's, and the view comes from the engine too.
+
+use std::sync::mpsc::{channel, SyncSender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mxfs_uapi::genl::role;
+
+use super::control::parse_name;
+use super::engine::{CtlReq, Event};
+use super::remote::RemoteEvent;
+use super::{setup, Cluster};
+use crate::remote::election::{self, Elected, Me, MountLock};
+use crate::remote::exec::Executor;
+
+/// The cluster lock every election and every release of ownership runs under.
+pub const MOUNT_LOCK: &str = "mxfs.mount";
+/// The engine's client id for the election (control clients count up from 1).
+const CLIENT: u64 = u64::MAX;
+
+/// `MountLock` through the engine, waiting at most `limit` for the grant.
+struct EngineLock<'a> {
+    tx: &'a SyncSender<Event>,
+    limit: Duration,
+}
+
+impl EngineLock<'_> {
+    fn ask(&self, req: impl FnOnce(std::sync::mpsc::Sender<String>) -> CtlReq, limit: Duration) -> Result<String, String> {
+        let (tx, rx) = channel();
+        self.tx.send(Event::Ctl(req(tx))).map_err(|_| "the cluster engine has stopped".to_string())?;
+        rx.recv_timeout(limit).map_err(|_| format!("no answer from the cluster within {} s", limit.as_secs()))
+    }
+}
+
+impl MountLock for EngineLock<'_> {
+    fn lock(&self) -> Result<(), String> {
+        let res = parse_name(MOUNT_LOCK)?;
+        let started = Instant::now();
+        let (tx, rx) = channel();
+        self.tx
+            .send(Event::Ctl(CtlReq::Lock { client: CLIENT, res, mode: mxfs_cluster::Mode::EX, reply: tx }))
+            .map_err(|_| "the cluster engine has stopped".to_string())?;
+        let mut told = false;
+        loop {
+            match rx.recv_timeout(Duration::from_secs(5)) {
+                Ok(a) if a.starts_with("granted ") => return Ok(()),
+                Ok(a) => return Err(format!("cluster lock {MOUNT_LOCK}: {}", a.trim_start_matches("error "))),
+                Err(_) if started.elapsed() >= self.limit => {
+                    return Err(format!(
+                        "cluster lock {MOUNT_LOCK} not granted within {} s: this node has not joined a cluster view \
+                         (are the other nodes of the volume reachable?)",
+                        self.limit.as_secs()
+                    ))
+                }
+                Err(_) if !told => {
+                    log::info!("waiting for the cluster lock {MOUNT_LOCK} (joining the cluster view)");
+                    told = true;
+                }
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn unlock(&self) {
+        let Ok(res) = parse_name(MOUNT_LOCK) else { return };
+        let r = res.clone();
+        let _ = self.ask(|reply| CtlReq::Unlock { client: CLIENT, res: r, reply }, Duration::from_secs(10));
+        // Drop the cached lock too: the next mount anywhere gets it without a callback here.
+        let _ = self.ask(|reply| CtlReq::Release { res, reply }, Duration::from_secs(10));
+    }
+
+    fn in_view(&self, node: u32) -> bool {
+        let (tx, rx) = channel();
+        if self.tx.send(Event::Ctl(CtlReq::Members { reply: tx })).is_err() {
+            return false;
+        }
+        rx.recv_timeout(Duration::from_secs(10)).is_ok_and(|m| m.contains(&node))
+    }
+}
+
+impl Cluster {
+    fn me(&self) -> Option<Me> {
+        let d = self.disk.as_ref()?;
+        Some(Me { node_uuid: self.ident.uuid, node_id: self.ident.node_id, slot: d.claim.slot, slot_generation: d.claim.generation })
+    }
+
+    /// Elects this node's role for the volume (see `remote::election`). Without a lockstate
+    /// there is nobody to share the volume with: the node owns it.
+    pub fn elect(&self, limit: Duration) -> Result<Elected, String> {
+        let (Some(d), Some(me)) = (self.disk.as_ref(), self.me()) else {
+            return Ok(Elected { role: role::OWNER, owner: self.ident.node_id, generation: 0 });
+        };
+        let mut ls = setup::open(&d.location, &self.volume)?;
+        let lock = EngineLock { tx: &self.engine_tx, limit };
+        let e = election::elect(&mut ls, &me, &lock, d.heartbeat_ms, d.dead_after_ms)?;
+        Ok(e)
+    }
+
+    /// Tells the engine the role, so it routes remote requests accordingly.
+    pub fn set_role(&self, e: &Elected, executor: Option<Arc<Executor>>) {
+        let _ = self.engine_tx.send(Event::Remote(RemoteEvent::Role { role: e.role, owner: e.owner, executor }));
+    }
+
+    /// Where remote requests from the kernel or a control client go.
+    pub fn remote_sender(&self) -> SyncSender<Event> {
+        self.engine_tx.clone()
+    }
+
+    /// Clean stop of the owner: vacates the owner record (after the kernel has unmounted the
+    /// XFS, which it does before it stops the daemon).
+    pub fn release_ownership(&self) {
+        let (Some(d), Some(me)) = (self.disk.as_ref(), self.me()) else { return };
+        let mut ls = match setup::open(&d.location, &self.volume) {
+            Ok(ls) => ls,
+            Err(e) => return log::error!("cannot release ownership: {e}"),
+        };
+        let lock = EngineLock { tx: &self.engine_tx, limit: Duration::from_secs(10) };
+        match election::release(&mut ls, &me, Some(&lock)) {
+            Ok(true) => log::info!("ownership released: the owner record is vacant"),
+            Ok(false) => log::warn!("the owner record no longer names this node; left as it is"),
+            Err(e) => log::error!("cannot release ownership: {e}"),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! The owner's executor: a pool of worker threads that run remote requests on the owner's
+//! mount. Each worker switches its own filesystem identity per request (see `sys`), so
+//! requests from different callers run side by side.
+//!
+//! The mount is opened on the first request: the kernel of an owner mounts only after
+//! DAEMON_READY, and members may ask before that has finished.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use mxfs_uapi::genl::SUPER_MAGIC;
+use mxfs_uapi::remote::decode_request;
+
+use super::ops::{execute, Out};
+use super::sys::{self, Errno, ThreadCreds};
+use super::Responder;
+
+/// Worker threads: requests block in I/O, so several run at once.
+const WORKERS: usize = 8;
+/// Requests queued for the workers before new ones are refused with EAGAIN.
+const QUEUE: usize = 1024;
+/// How long a request waits for the owner's mount to appear.
+const MOUNT_WAIT: Duration = Duration::from_secs(10);
+
+/// Where requests run: the owner's mxfs mount point (or, standalone, any directory).
+///
+/// The root is opened per request and closed after it: a descriptor kept open would make
+/// the owner's own `umount` fail with EBUSY.
+pub struct MountRoot {
+    path: PathBuf,
+    /// Require `statfs.f_type == SUPER_MAGIC` (not for a standalone test directory).
+    check_magic: bool,
+    /// The mount has been seen: from then on a missing mount fails at once.
+    seen: AtomicBool,
+    waiting: Mutex<()>,
+}
+
+impl MountRoot {
+    pub fn new(path: PathBuf, check_magic: bool) -> MountRoot {
+        MountRoot { path, check_magic, seen: AtomicBool::new(false), waiting: Mutex::new(()) }
+    }
+
+    /// The mount's root directory; before the mount was first seen, waits up to
+    /// `MOUNT_WAIT` for it to appear.
+    pub fn get(&self) -> Result<OwnedFd, Errno> {
+        if self.seen.load(Ordering::Relaxed) {
+            return self.try_open().map_err(|why| {
+                log::warn!("remote operation refused with EIO: {why}");
+                libc::EIO as Errno
+            });
+        }
+        // One waiter polls; the others queue behind it.
+        let _one = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let end = Instant::now() + MOUNT_WAIT;
+        loop {
+            let last = match self.try_open() {
+                Ok(fd) => {
+                    if !self.seen.swap(true, Ordering::Relaxed) {
+                        log::info!("serving remote operations on {}", self.path.display());
+                    }
+                    return Ok(fd);
+                }
+                Err(why) => why,
+            };
+            if Instant::now() >= end {
+                log::warn!("remote operation refused with EAGAIN: {last}");
+                return Err(libc::EAGAIN as Errno);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn try_open(&self) -> Result<OwnedFd, String> {
+        let path = self.path.as_os_str().as_encoded_bytes();
+        let fd = sys::open_at(libc::AT_FDCWD, path, libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(|e| format!("cannot open {}: {}", self.path.display(), mxfs_nl::strerror(e as i32)))?;
+        if self.check_magic {
+            let st = sys::statfs(fd.as_raw_fd()).map_err(|e| format!("statfs {}: {}", self.path.display(), mxfs_nl::strerror(e as i32)))?;
+            if st.f_type as u32 != SUPER_MAGIC {
+                return Err(format!("{} is not (yet) an mxfs mount", self.path.display()));
+            }
+        }
+        Ok(fd)
+    }
+}
+
+struct Job {
+    msg: Vec<u8>,
+    reply: Responder,
+}
+
+pub struct Executor {
+    tx: Option<SyncSender<Job>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Executor {
+    pub fn start(root: MountRoot) -> Result<Executor, String> {
+        // The member's kernel already applied its caller's umask to every mode it sends; the
+        // owner must not apply one again. (umask is per process: set it once, here.)
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(0) };
+        let (tx, rx) = sync_channel::<Job>(QUEUE);
+        let rx = Arc::new(Mutex::new(rx));
+        let root = Arc::new(root);
+        let mut threads = Vec::new();
+        for _ in 0..WORKERS {
+            let (rx, root) = (rx.clone(), root.clone());
+            let t = std::thread::Builder::new()
+                .name("mxfsd-remote".into())
+                .spawn(move || worker(&rx, &root))
+                .map_err(|e| format!("cannot start a remote-operation worker: {e}"))?;
+            threads.push(t);
+        }
+        Ok(Executor { tx: Some(tx), threads })
+    }
+
+    /// Queues one request; answers EAGAIN at once when the workers are that far behind.
+    pub fn submit(&self, msg: Vec<u8>, reply: Responder) {
+        let Some(tx) = &self.tx else { return reply.fail(libc::EIO as Errno) };
+        match tx.try_send(Job { msg, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(j)) => {
+                log::warn!("remote operation queue full ({QUEUE}); answering EAGAIN");
+                j.reply.fail(libc::EAGAIN as Errno);
+            }
+            Err(TrySendError::Disconnected(j)) => j.reply.fail(libc::EIO as Errno),
+        }
+    }
+}
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        // Workers finish what is queued (each job is answered), then see the channel close.
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker(rx: &Mutex<Receiver<Job>>, root: &MountRoot) {
+    let me = ThreadCreds::new();
+    loop {
+        let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
+            Ok(j) => j,
+            Err(_) => return,
+        };
+        run(&me, root, job);
+    }
+}
+
+fn run(me: &ThreadCreds, root: &MountRoot, job: Job) {
+    let (h, creds, req) = match decode_request(&job.msg) {
+        Ok(r) => r,
+        Err(e) => {
+            log::warn!("remote request {} (op {}) refused with EINVAL: {e}", job.reply.id(), job.reply.op());
+            return job.reply.fail(libc::EINVAL as Errno);
+        }
+    };
+    let mount = match root.get() {
+        Ok(m) => m,
+        Err(e) => return job.reply.fail(e),
+    };
+    let result: Result<Out, Errno> = execute(mount.as_raw_fd(), me, &creds, &req);
+    if let Err(e) = &result {
+        log::debug!("remote op {} id {} for uid {}: errno {e}", h.op, h.id, creds.uid);
+    }
+    job.reply.result(result.as_ref().map(|o| o.as_reply()).map_err(|e| *e));
+}
