@@ -12,6 +12,7 @@ mod daemon;
 mod dentry;
 mod dir;
 mod export;
+mod fence;
 mod file;
 mod inode;
 mod lower;

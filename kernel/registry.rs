@@ -4,6 +4,7 @@
 //! and in what state.
 
 use crate::bindings;
+use crate::fence::SelfFence;
 use crate::rpc::Calls;
 use crate::uapi_genl::{role, state, UUID_STR_LEN};
 use core::ptr;
@@ -31,6 +32,8 @@ pub(crate) struct MountState {
     owner_node: AtomicU32,
     /// Remote calls of a member mount waiting for their replies.
     calls: Calls,
+    /// Shuts a clustered owner's XFS down when its daemon dies.
+    pub(crate) fence: Arc<SelfFence>,
     /// `struct pid` of mxfsd (counted), set in the daemon's context before it execs.
     daemon_pid: AtomicPtr<bindings::pid>,
     /// Netlink port the daemon reported ready from; its release means the daemon is gone.
@@ -55,6 +58,7 @@ impl MountState {
             role: AtomicU32::new(0),
             owner_node: AtomicU32::new(0),
             calls: Calls::new()?,
+            fence: SelfFence::new()?,
             daemon_pid: AtomicPtr::new(ptr::null_mut()),
             daemon_portid: AtomicU32::new(0),
         })
@@ -142,6 +146,7 @@ impl MountState {
     /// Called when the daemon is seen gone: a ready mount becomes degraded (once).
     pub(crate) fn daemon_gone(&self) {
         self.calls.fail_all();
+        SelfFence::trigger(&self.fence);
         if self.transition(state::READY, state::DEGRADED) {
             pr_err!(
                 "mxfsd for volume {} exited while mounted; mount is degraded\n",

@@ -220,6 +220,12 @@ unsafe fn setup_owner(sb: *mut bindings::super_block, req: &MountRequest, uuid: 
         pr_err!("the XFS superblock changed while mounting; refusing\n");
         return Err(EINVAL);
     }
+    // In a cluster, losing the daemon (and with it the disk heartbeat) must stop all writes.
+    // SAFETY: Per the contract, `SbInfo` is set.
+    let mount = unsafe { &(*(*sb).s_fs_info.cast::<SbInfo>()).mount };
+    if mount.lockstate.is_some() {
+        mount.fence.arm(lower_sb);
+    }
     // SAFETY: `sb` is ours until `mount_nodev` returns.
     unsafe {
         (*sb).s_op = &SUPER_OPS.0;
@@ -264,6 +270,7 @@ unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
     if !info.is_null() {
         // SAFETY: Nothing refers to the superblock's state any more.
         let info = unsafe { KBox::from_raw(info) };
+        info.mount.fence.disarm();
         if !info.lower_mnt.is_null() {
             // SAFETY: The last user of the lower mount is gone with the superblock; the mount
             // is internal, so the XFS is unmounted and clean when this returns.

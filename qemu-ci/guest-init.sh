@@ -2,6 +2,9 @@
 # /init of a test guest (dash, PID 1). Runs the one test named on the kernel command
 # line (mxfs_test=NAME), then prints the system log and the kernel log between markers and
 # powers off. The host harness reads everything from the serial console.
+# A guest of a multi-VM test (qemu-ci/cluster-vm.sh) also gets mxfs_node=I mxfs_nodes=N: it
+# is then host "nodeI" with eth0 10.77.0.(10+I)/24 and a route for 239.0.0.0/8, and the test
+# sees MXFS_NODE and MXFS_NODES in its environment.
 #
 # Markers, each alone on a line:
 #   MXFS-TEST-BEGIN <name>
@@ -21,11 +24,30 @@ mount -t tmpfs -o mode=1777 tmpfs /tmp
 mount -t tmpfs -o mode=755 tmpfs /run
 hostname -F /etc/hostname
 
+name= timeout=540 node= nodes=
+for word in $(cat /proc/cmdline); do
+  case $word in
+    mxfs_test=*) name=${word#mxfs_test=} ;;
+    mxfs_timeout=*) timeout=${word#mxfs_timeout=} ;;
+    mxfs_node=*) node=${word#mxfs_node=} ;;   # set by qemu-ci/cluster-vm.sh only
+    mxfs_nodes=*) nodes=${word#mxfs_nodes=} ;;
+  esac
+done
+
 # Networking like a real host: loopback plus one NIC with a multicast route, so a daemon
-# that announces itself by multicast finds an interface. The NIC is QEMU's isolated user
-# network (restrict=on): packets go nowhere, but they do go.
+# that announces itself by multicast finds an interface.
 ip link set lo up
-if ip link show eth0 >/dev/null 2>&1; then
+if [ -n "$node" ]; then
+  # One of several guests of a multi-VM test (qemu-ci/cluster-vm.sh): eth0 is on a segment
+  # shared with the other guests only; node i is 10.77.0.(10+i).
+  hostname "node$node"
+  ip link set eth0 up
+  ip addr add "10.77.0.$((10 + node))/24" dev eth0
+  ip route add 239.0.0.0/8 dev eth0
+  export MXFS_NODE="$node" MXFS_NODES="${nodes:-1}"
+elif ip link show eth0 >/dev/null 2>&1; then
+  # A single guest: the NIC is QEMU's isolated user network (restrict=on): packets go
+  # nowhere, but they do go.
   ip link set eth0 up
   ip addr add 10.0.2.15/24 dev eth0
   ip route add 224.0.0.0/4 dev eth0
@@ -33,14 +55,6 @@ fi
 
 # Daemons log to syslog; keep it in a file that is printed at the end.
 syslogd -O /run/messages
-
-name= timeout=540
-for word in $(cat /proc/cmdline); do
-  case $word in
-    mxfs_test=*) name=${word#mxfs_test=} ;;
-    mxfs_timeout=*) timeout=${word#mxfs_timeout=} ;;
-  esac
-done
 
 # Prints the logs and powers off. Called once, by whichever of test end or watchdog is first.
 finish() {
@@ -85,6 +99,7 @@ fi
 ) &
 
 cd /
+[ -z "$node" ] || echo "guest: node $node of $MXFS_NODES, $(hostname), eth0 10.77.0.$((10 + node))/24"
 TEST_NAME=$name sh "$script" </dev/null
 rc=$?
 echo "MXFS-TEST-END $name rc=$rc"

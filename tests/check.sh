@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: the workspace's cargo tests, then every guest test, then the PR test
-# against a host-side tgtd (tests/pr-tgt.sh).
+# The whole test suite: the workspace's cargo tests, then every guest test, then the multi-VM
+# scenarios (tests/run-cluster.sh), then the PR test against a host-side tgtd (tests/pr-tgt.sh).
 # Ends with one line "N passed, N failed" summing both; exits non-zero on any failure.
 # Expects the build to be done already (make check runs deps, kernel, module, cargo build).
 set -euo pipefail
@@ -46,10 +46,18 @@ read -r guest_passed guest_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) f
   | awk '{p = $1; f = $2} END {print p + 0, f + 0}')
 if ((guest_rc != 0 && guest_failed == 0)); then guest_failed=1; fi
 
+# Multi-VM scenarios: guests booted together, sharing disks and a network; one test each.
+cluster_rc=0
+bash "$ROOT/tests/run-cluster.sh" 2>&1 | tee "$log" || cluster_rc=$?
+read -r cluster_passed cluster_failed < <(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed$/\1 \2/p' "$log" \
+  | awk '{p = $1; f = $2} END {print p + 0, f + 0}')
+if ((cluster_rc != 0 && cluster_failed == 0)); then cluster_failed=1; fi
+guest_passed=$((guest_passed + cluster_passed)) guest_failed=$((guest_failed + cluster_failed))
+
 # SCSI PR against a real iSCSI target (a host-side tgtd and three guests): one test.
 tool_passed=0 tool_failed=0
 run_tool pr-tgt bash "$ROOT/tests/pr-tgt.sh"
 cargo_passed=$((cargo_passed + tool_passed)) cargo_failed=$((cargo_failed + tool_failed))
 
 echo "$((cargo_passed + guest_passed)) passed, $((cargo_failed + guest_failed)) failed"
-((cargo_rc == 0 && netns_rc == 0 && guest_rc == 0 && cargo_failed + guest_failed == 0))
+((cargo_rc == 0 && netns_rc == 0 && guest_rc == 0 && cluster_rc == 0 && cargo_failed + guest_failed == 0))

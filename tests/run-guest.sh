@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs guest tests, each in its own fresh QEMU guest, at most MXFS_JOBS (2) at a time.
 #
-#   tests/run-guest.sh [TEST...]     default: every tests/guest/*.sh except lib.sh and pr-tgt
+#   tests/run-guest.sh [TEST...]     default: every tests/guest/*.sh except lib.sh, pr-tgt
 #                                    (pr-tgt needs a host-side tgtd: tests/pr-tgt.sh runs it)
+#                                    and cluster-* (multi-VM: tests/run-cluster.sh runs them)
 #
 # Prints "PASS <name>" or "FAIL <name>" (followed by the reasons and the end of the guest's
 # log) per test as it finishes, then "N passed, N failed"; exits non-zero on any failure.
@@ -24,7 +25,7 @@ for t in "$@"; do tests+=("$(basename "$t" .sh)"); done # "daemon", "daemon.sh",
 if ((${#tests[@]} == 0)); then
   for f in "$ROOT"/tests/guest/*.sh; do
     n=$(basename "$f" .sh)
-    case $n in lib | pr-tgt) ;; *) tests+=("$n") ;; esac
+    case $n in lib | pr-tgt | cluster-*) ;; *) tests+=("$n") ;; esac
   done
 fi
 for t in "${tests[@]}"; do

@@ -5,11 +5,14 @@
 //!   fsops populate DIR ROUND   build DIR/round-ROUND, checking each step as it goes
 //!   fsops verify DIR ROUND     compare DIR/round-ROUND with the expected state
 //!   fsops errnos DIR           run operations that must fail, print "<op> <ERRNO>" lines
+//!   fsops mcast-recv GROUP PORT SECONDS, fsops mcast-send GROUP PORT TEXT [N]
+//!                              UDP multicast probes for the multi-VM tests (see mcast.rs)
 //!
 //! Exit status: 0 success, 1 mismatches (one line each on stdout), 2 usage or setup error.
 
 mod errnos;
 mod fsys;
+mod mcast;
 mod model;
 mod rng;
 mod sys;
@@ -17,7 +20,9 @@ mod sys;
 use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: fsops populate DIR ROUND | fsops verify DIR ROUND | fsops errnos DIR";
+const USAGE: &str =
+    "usage: fsops populate DIR ROUND | fsops verify DIR ROUND | fsops errnos DIR\n       \
+                     fsops mcast-recv GROUP PORT SECONDS | fsops mcast-send GROUP PORT TEXT [N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -82,6 +87,9 @@ fn run(argv: &[&str]) -> Result<ExitCode, String> {
                 ExitCode::from(1)
             })
         }
+        ["mcast-recv", group, port, seconds] => mcast::recv(group, port, seconds),
+        ["mcast-send", group, port, text] => mcast::send(group, port, text, None),
+        ["mcast-send", group, port, text, n] => mcast::send(group, port, text, Some(n)),
         _ => Err(USAGE.to_string()),
     }
 }

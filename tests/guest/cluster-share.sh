@@ -1,0 +1,79 @@
+#!/bin/sh
+# nodes: 2
+# timeout: 600
+# One volume, two nodes: the first to mount becomes the owner and mounts the XFS, the second
+# is a member that reaches every file through the owner. Data written on either node is read
+# back on the other (checksums); directory changes on the member are seen by the owner; both
+# unmount cleanly and the XFS is clean.
+. /tests/guest/lib.sh
+. /tests/guest/cluster.lib
+. /tests/guest/cluster.product.lib
+require_product
+sum() { sha256sum | cut -c1-64; }
+
+on_node 0 cluster_format
+barrier formatted
+
+if [ "$MXFS_NODE" = 0 ]; then
+  cluster_mount || fatal "the first node cannot mount"
+  assert_role owner
+  is_mounted "$MNT" mxfs && pass "node 0: mxfs mounted" || fail "node 0: mxfs mounted"
+fi
+barrier owner-mounted
+if [ "$MXFS_NODE" = 1 ]; then
+  cluster_mount || fatal "the second node cannot mount"
+  assert_role member
+fi
+barrier member-mounted
+
+# Owner writes, member reads.
+if [ "$MXFS_NODE" = 0 ]; then
+  dd if=/dev/urandom of=/tmp/a bs=64k count=20 status=none
+  check "owner writes a 1.25 MiB file and fsyncs it" dd if=/tmp/a of="$MNT/from-owner" bs=64k conv=fsync status=none
+  publish a "$(sum </tmp/a)"
+fi
+barrier owner-wrote
+if [ "$MXFS_NODE" = 1 ]; then
+  fetch 0 a
+  assert_match "member lists the owner's file" "from-owner" "$(ls -l "$MNT")"
+  assert_eq "member sees its size" 1310720 "$(stat -c %s "$MNT/from-owner")"
+  assert_eq "member reads the owner's data" "$VALUE" "$(sum <"$MNT/from-owner")"
+  dd if=/dev/urandom of=/tmp/b bs=48k count=7 status=none
+  check "member writes a file and fsyncs it" dd if=/tmp/b of="$MNT/from-member" bs=48k conv=fsync status=none
+  publish b "$(sum </tmp/b)"
+  check "member: mkdir" mkdir "$MNT/d"
+  check "member: create in it" sh -c "echo hello >$MNT/d/f"
+  check "member: rename" mv "$MNT/d/f" "$MNT/d/g"
+  check "member: append" sh -c "echo again >>$MNT/d/g"
+  check "member: symlink" ln -s g "$MNT/d/link"
+  check "member: chmod" chmod 0640 "$MNT/d/g"
+  check "member: create and remove" sh -c "touch $MNT/d/tmp && rm $MNT/d/tmp"
+fi
+barrier member-wrote
+if [ "$MXFS_NODE" = 0 ]; then
+  fetch 1 b
+  assert_eq "owner reads the member's data" "$VALUE" "$(sum <"$MNT/from-member")"
+  assert_eq "owner sees the member's directory" "g link" "$(ls "$MNT/d" | tr '\n' ' ' | sed 's/ $//')"
+  assert_eq "owner reads the renamed, appended file" "hello again" "$(cat "$MNT/d/g" | tr '\n' ' ' | sed 's/ $//')"
+  assert_eq "owner sees the mode" 640 "$(stat -c %a "$MNT/d/g")"
+  assert_eq "owner sees the symlink" g "$(readlink "$MNT/d/link")"
+  check "owner appends to the member's file" sh -c "echo owner >>$MNT/d/g"
+fi
+barrier owner-changed
+if [ "$MXFS_NODE" = 1 ]; then
+  assert_eq "member sees the owner's append" "hello again owner" "$(cat "$MNT/d/g" | tr '\n' ' ' | sed 's/ $//')"
+  check_fails "member: rmdir of a non-empty directory fails" rmdir "$MNT/d"
+  assert_match "... with ENOTEMPTY, as XFS says" "not empty" "$OUT"
+  check_fails "member: mkdir of an existing name fails" mkdir "$MNT/d"
+  assert_match "... with EEXIST" "exists" "$OUT"
+  check "member: umount" umount "$MNT"
+  check_nothing_left "member after umount"
+fi
+barrier member-gone
+if [ "$MXFS_NODE" = 0 ]; then
+  check "owner: umount" umount "$MNT"
+  check_nothing_left "owner after umount"
+  xfs_repair_clean
+fi
+barrier end
+finish
