@@ -76,6 +76,9 @@ pub struct EngineParts {
     pub pr: Option<Pr>,
     /// The engine's own queue, for replies the executor sends back to peers.
     pub engine_tx: SyncSender<Event>,
+    /// Serving a kernel mount: self-fencing ends the process, so that the kernel sees its
+    /// daemon gone (an owner then shuts its XFS down, a member's calls fail).
+    pub exit_on_self_fence: bool,
 }
 
 struct Delivery {
@@ -293,7 +296,15 @@ impl Engine {
             Event::Disk(e) => self.disk(e),
             Event::Ctl(c) => self.ctl(c),
             Event::Pr(e) => self.pr(e),
-            Event::Remote(r) => self.remote.event(r, self.p.mesh.as_ref()),
+            Event::Remote(r) => {
+                // The owner's side wins a 2-node partition (docs/cluster.md), so membership
+                // must know who the owner is.
+                if let RemoteEvent::Role { owner, .. } = &r {
+                    let owner = u64::from(*owner);
+                    self.feed(Input::Owner((owner != 0).then_some(NodeId(owner))));
+                }
+                self.remote.event(r, self.p.mesh.as_ref())
+            }
             Event::Stop => {}
         }
     }
@@ -422,6 +433,10 @@ impl Engine {
         self.stopped = Some((why, now));
         if let Some(d) = &self.p.disk {
             d.send(DiskReq::StopWrites);
+        }
+        if self.p.exit_on_self_fence {
+            log::error!("self-fenced: exiting so that mxfs.ko stops all I/O to the volume; unmount, then mount again to rejoin");
+            std::process::exit(1);
         }
     }
 

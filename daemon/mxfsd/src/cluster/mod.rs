@@ -172,6 +172,7 @@ impl Cluster {
             lockstate_path: path_text,
             pr,
             engine_tx: tx.clone(),
+            exit_on_self_fence: !cli.standalone,
         };
         let engine = Engine::new(parts);
         let handle = std::thread::Builder::new()
