@@ -162,7 +162,10 @@ fn route(cluster: Option<&Cluster>, e: &Elected, executor: Option<Arc<Executor>>
 /// it sends SIGTERM), then the node leaves the cluster.
 fn finish(cluster: Option<&mut Cluster>, e: &Elected) {
     if let Some(c) = cluster {
-        if e.role == role::OWNER {
+        // After a failover this node may own the volume through a mount of its own: that is
+        // closed first, so the record is vacated only once the XFS is unmounted.
+        let now = c.stop_serving().map_or(e.role, |(r, _)| r);
+        if now == role::OWNER {
             c.release_ownership();
         }
         c.stop();

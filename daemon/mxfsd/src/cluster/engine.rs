@@ -79,6 +79,8 @@ pub struct EngineParts {
     /// Serving a kernel mount: self-fencing ends the process, so that the kernel sees its
     /// daemon gone (an owner then shuts its XFS down, a member's calls fail).
     pub exit_on_self_fence: bool,
+    /// Kernel mode with a lockstate: how a member elects again when its owner is fenced.
+    pub failover: Option<Arc<super::failover::Failover>>,
 }
 
 struct Delivery {
@@ -163,6 +165,7 @@ struct Status {
     role: Option<&'static str>,
     owner: Option<u32>,
     remote_in_flight: usize,
+    remote_held: usize,
 }
 
 pub struct Engine {
@@ -249,6 +252,7 @@ impl Engine {
                 next_tick = now + self.tick.as_millis() as u64;
                 self.feed(Input::Tick);
                 self.due_takeovers(now);
+                self.remote.tick(now);
             }
             let wait = Duration::from_millis(next_tick.saturating_sub(clock::now_ms()));
             match rx.recv_timeout(wait) {
@@ -303,7 +307,7 @@ impl Engine {
                     let owner = u64::from(*owner);
                     self.feed(Input::Owner((owner != 0).then_some(NodeId(owner))));
                 }
-                self.remote.event(r, self.p.mesh.as_ref())
+                self.remote.event(r, self.p.mesh.as_ref(), clock::now_ms())
             }
             Event::Stop => {}
         }
@@ -393,6 +397,15 @@ impl Engine {
                 for n in v.nodes() {
                     self.dead.remove(&(n.0 as u32));
                     self.fenced.remove(&(n.0 as u32));
+                }
+                // The owner is fenced once a view leaves it out: fail over.
+                if let Some((mxfs_uapi::genl::role::MEMBER, owner)) = self.remote.role() {
+                    if !v.nodes().any(|n| n.0 == u64::from(owner)) {
+                        self.remote.owner_gone(owner, now);
+                        if let Some(f) = &self.p.failover {
+                            f.start(owner);
+                        }
+                    }
                 }
                 self.view = Some(v);
             }
@@ -518,8 +531,11 @@ impl Engine {
 
     fn net(&mut self, ev: NetEvent) {
         match ev {
-            NetEvent::Up { node, .. } => self.feed(Input::PeerDiscovered(NodeId(node.into()))),
-            NetEvent::Down { node } => self.remote.peer_down(node),
+            NetEvent::Up { node, .. } => {
+                self.feed(Input::PeerDiscovered(NodeId(node.into())));
+                self.remote.peer_up(node, self.p.mesh.as_ref());
+            }
+            NetEvent::Down { node } => self.remote.peer_down(node, clock::now_ms()),
             NetEvent::Frame { node, msg_type: msg_type::REMOTE_OP, payload } => {
                 self.remote.frame(node, payload, self.p.mesh.as_ref(), &self.p.engine_tx)
             }
@@ -911,6 +927,7 @@ impl Engine {
             role: self.remote.role().map(|(r, _)| mxfs_uapi::genl::role::name(r)),
             owner: self.remote.role().map(|(_, o)| o),
             remote_in_flight: self.remote.in_flight(),
+            remote_held: self.remote.held(),
         };
         match serde_json::to_string(&s) {
             Ok(j) => format!("status {j}"),

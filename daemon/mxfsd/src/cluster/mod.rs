@@ -10,6 +10,7 @@
 pub mod control;
 pub mod disk;
 pub mod engine;
+pub mod failover;
 pub mod owner;
 pub mod pr;
 pub mod remote;
@@ -173,6 +174,19 @@ impl Cluster {
             pr,
             engine_tx: tx.clone(),
             exit_on_self_fence: !cli.standalone,
+            failover: match (&disk_side, &cli.device) {
+                (Some(d), Some(device)) if !cli.standalone => {
+                    let me = crate::remote::election::Me {
+                        node_uuid: ident.uuid,
+                        node_id: ident.node_id,
+                        slot: d.claim.slot,
+                        slot_generation: d.claim.generation,
+                    };
+                    let elector = owner::Elector { engine_tx: tx.clone(), disk: d.clone(), me, volume };
+                    Some(failover::Failover::new(elector, device.clone()))
+                }
+                _ => None,
+            },
         };
         let engine = Engine::new(parts);
         let handle = std::thread::Builder::new()

@@ -10,7 +10,8 @@ use mxfs_uapi::genl::role;
 use super::control::parse_name;
 use super::engine::{CtlReq, Event};
 use super::remote::RemoteEvent;
-use super::{setup, Cluster};
+use super::{setup, Cluster, DiskSide};
+use mxfs_uapi::ident::Uuid;
 use crate::remote::election::{self, Elected, Me, MountLock};
 use crate::remote::exec::Executor;
 
@@ -79,27 +80,64 @@ impl MountLock for EngineLock<'_> {
     }
 }
 
+/// Everything an election needs, detached from `Cluster` so that a failover can elect again
+/// from its own thread.
+#[derive(Clone)]
+pub struct Elector {
+    pub engine_tx: SyncSender<Event>,
+    pub disk: DiskSide,
+    pub me: Me,
+    pub volume: Uuid,
+}
+
+impl Elector {
+    /// Elects this node's role for the volume (see `remote::election`).
+    pub fn elect(&self, limit: Duration) -> Result<Elected, String> {
+        let mut ls = setup::open(&self.disk.location, &self.volume)?;
+        let lock = EngineLock { tx: &self.engine_tx, limit };
+        election::elect(&mut ls, &self.me, &lock, self.disk.heartbeat_ms, self.disk.dead_after_ms)
+    }
+
+    /// Vacates the owner record if it names this node; true if it did.
+    pub fn release(&self) -> Result<bool, String> {
+        let mut ls = setup::open(&self.disk.location, &self.volume)?;
+        let lock = EngineLock { tx: &self.engine_tx, limit: Duration::from_secs(10) };
+        election::release(&mut ls, &self.me, Some(&lock))
+    }
+}
+
 impl Cluster {
     fn me(&self) -> Option<Me> {
         let d = self.disk.as_ref()?;
         Some(Me { node_uuid: self.ident.uuid, node_id: self.ident.node_id, slot: d.claim.slot, slot_generation: d.claim.generation })
     }
 
+    /// The election's inputs (none without a lockstate).
+    pub fn elector(&self) -> Option<Elector> {
+        Some(Elector { engine_tx: self.engine_tx.clone(), disk: self.disk.clone()?, me: self.me()?, volume: self.volume })
+    }
+
     /// Elects this node's role for the volume (see `remote::election`). Without a lockstate
     /// there is nobody to share the volume with: the node owns it.
     pub fn elect(&self, limit: Duration) -> Result<Elected, String> {
-        let (Some(d), Some(me)) = (self.disk.as_ref(), self.me()) else {
-            return Ok(Elected { role: role::OWNER, owner: self.ident.node_id, generation: 0 });
-        };
-        let mut ls = setup::open(&d.location, &self.volume)?;
-        let lock = EngineLock { tx: &self.engine_tx, limit };
-        let e = election::elect(&mut ls, &me, &lock, d.heartbeat_ms, d.dead_after_ms)?;
-        Ok(e)
+        match self.elector() {
+            Some(e) => e.elect(limit),
+            None => Ok(Elected { role: role::OWNER, owner: self.ident.node_id, generation: 0 }),
+        }
     }
 
     /// Tells the engine the role, so it routes remote requests accordingly.
     pub fn set_role(&self, e: &Elected, executor: Option<Arc<Executor>>) {
         let _ = self.engine_tx.send(Event::Remote(RemoteEvent::Role { role: e.role, owner: e.owner, executor }));
+    }
+
+    /// Stops serving remote operations: drops the executor, and with it an XFS mount the daemon
+    /// holds after a takeover. Returns the role the node had by then (it may have become the
+    /// owner since the mount).
+    pub fn stop_serving(&self) -> Option<(u32, u32)> {
+        let (tx, rx) = channel();
+        self.engine_tx.send(Event::Remote(RemoteEvent::Shutdown { done: tx })).ok()?;
+        rx.recv_timeout(Duration::from_secs(60)).ok().flatten()
     }
 
     /// Where remote requests from the kernel or a control client go.
@@ -110,13 +148,8 @@ impl Cluster {
     /// Clean stop of the owner: vacates the owner record (after the kernel has unmounted the
     /// XFS, which it does before it stops the daemon).
     pub fn release_ownership(&self) {
-        let (Some(d), Some(me)) = (self.disk.as_ref(), self.me()) else { return };
-        let mut ls = match setup::open(&d.location, &self.volume) {
-            Ok(ls) => ls,
-            Err(e) => return log::error!("cannot release ownership: {e}"),
-        };
-        let lock = EngineLock { tx: &self.engine_tx, limit: Duration::from_secs(10) };
-        match election::release(&mut ls, &me, Some(&lock)) {
+        let Some(elector) = self.elector() else { return };
+        match elector.release() {
             Ok(true) => log::info!("ownership released: the owner record is vacant"),
             Ok(false) => log::warn!("the owner record no longer names this node; left as it is"),
             Err(e) => log::error!("cannot release ownership: {e}"),

@@ -1,42 +1,68 @@
 //! The engine's part in remote operations: routes requests by role and REMOTE_OP frames by
-//! message kind. A member sends each request to the owner unchanged and keeps its responder
-//! by request id until the owner's reply (sent back the same way) comes in; an owner hands
-//! requests from peers to its executor and their replies back to the asking peer.
+//! message kind. A member sends each request to the owner unchanged and keeps it, with its
+//! responder, by request id until the owner's reply (sent back the same way) comes in; an
+//! owner hands requests from peers to its executor and their replies back to the asking peer.
 //!
-//! A request whose owner is not connected, or whose owner's connection drops before it
-//! answers, is answered EIO (retrying across an owner change comes with failover).
+//! When the owner's connection drops, requests that may be sent again (`remote::retry`) are
+//! held, as are new ones, until the owner is back or a failover has found the next owner;
+//! the others are answered EIO. Held requests are answered EIO after [`HOLD_LIMIT_MS`].
 
 use std::collections::HashMap;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{Sender, SyncSender};
 use std::sync::Arc;
 
 use mxfs_net::Mesh;
 use mxfs_uapi::genl::role;
 use mxfs_uapi::peer::msg_type;
-use mxfs_uapi::remote::decode_header;
+use mxfs_uapi::remote::{decode_header, decode_reply, decode_request};
 
 use super::engine::Event;
 use crate::remote::exec::Executor;
+use crate::remote::retry::{retry_safe, Durability};
 use crate::remote::sys::Errno;
 use crate::remote::{error_reply, Responder};
 
 const EIO: Errno = libc::EIO as Errno;
+/// How long a request may wait for an owner (a failover takes the dead threshold, the view
+/// change and an XFS log recovery).
+pub const HOLD_LIMIT_MS: u64 = 180_000;
 
 pub enum RemoteEvent {
     /// A request from this node's kernel or a control client.
     Request { msg: Vec<u8>, reply: Responder },
     /// The executor's reply to peer `node`'s request.
     ToPeer { node: u32, msg: Vec<u8> },
-    /// The election's outcome; an owner brings its executor.
+    /// An election's outcome (at mount or after a failover); an owner brings its executor.
     Role { role: u32, owner: u32, executor: Option<Arc<Executor>> },
+    /// The failover gave up: held and later requests fail with EIO.
+    Abandon,
+    /// Stop serving before the daemon gives up the volume: drops the executor (and with it a
+    /// mount the daemon holds), then answers with the role the node had.
+    Shutdown { done: Sender<Option<(u32, u32)>> },
+}
+
+struct InFlight {
+    owner: u32,
+    msg: Vec<u8>,
+    reply: Responder,
+}
+
+struct Held {
+    msg: Vec<u8>,
+    reply: Responder,
+    since: u64,
 }
 
 #[derive(Default)]
 pub struct Router {
     role: Option<(u32, u32)>,
     executor: Option<Arc<Executor>>,
-    /// Member side: request id -> (owner it went to, the responder waiting for it).
-    pending: HashMap<u64, (u32, Responder)>,
+    /// Member side: request id -> the request, the owner it went to, its responder.
+    pending: HashMap<u64, InFlight>,
+    /// Requests waiting for an owner.
+    held: Vec<Held>,
+    durability: Durability,
+    abandoned: bool,
     malformed: u64,
 }
 
@@ -50,9 +76,13 @@ impl Router {
         self.pending.len()
     }
 
-    pub fn event(&mut self, ev: RemoteEvent, mesh: Option<&Mesh>) {
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn event(&mut self, ev: RemoteEvent, mesh: Option<&Mesh>, now: u64) {
         match ev {
-            RemoteEvent::Request { msg, reply } => self.request(msg, reply, mesh),
+            RemoteEvent::Request { msg, reply } => self.request(msg, reply, mesh, now),
             RemoteEvent::ToPeer { node, msg } => {
                 if let Some(m) = mesh {
                     if m.send(node, msg_type::REMOTE_OP, msg).is_err() {
@@ -62,12 +92,34 @@ impl Router {
             }
             RemoteEvent::Role { role, owner, executor } => {
                 self.role = Some((role, owner));
-                self.executor = executor;
+                if executor.is_some() {
+                    self.executor = executor;
+                }
+                self.release_held(mesh);
+            }
+            RemoteEvent::Abandon => {
+                self.abandoned = true;
+                for h in self.held.drain(..) {
+                    h.reply.fail(EIO);
+                }
+            }
+            RemoteEvent::Shutdown { done } => {
+                self.executor = None;
+                let _ = done.send(self.role);
             }
         }
     }
 
-    fn request(&mut self, msg: Vec<u8>, reply: Responder, mesh: Option<&Mesh>) {
+    fn request(&mut self, msg: Vec<u8>, reply: Responder, mesh: Option<&Mesh>, now: u64) {
+        if self.abandoned {
+            return reply.fail(EIO);
+        }
+        if let Ok((_, _, req)) = decode_request(&msg) {
+            if self.durability.fsync_fails(&req) {
+                log::warn!("fsync id {}: writes acknowledged by a dead owner were lost; EIO", reply.id());
+                return reply.fail(EIO);
+            }
+        }
         match self.role {
             None => {
                 log::debug!("remote op {} id {} before the election finished: EAGAIN", reply.op(), reply.id());
@@ -85,17 +137,27 @@ impl Router {
                     log::warn!("remote request id {} is already in flight; the duplicate is refused with EINVAL", reply.id());
                     return reply.fail(libc::EINVAL as Errno);
                 }
-                let sent = mesh.map(|m| m.send(owner, msg_type::REMOTE_OP, msg));
-                match sent {
+                match mesh.map(|m| m.send(owner, msg_type::REMOTE_OP, msg.clone())) {
                     Some(Ok(())) => {
-                        self.pending.insert(reply.id(), (owner, reply));
+                        self.pending.insert(reply.id(), InFlight { owner, msg, reply });
                     }
                     _ => {
-                        log::warn!("remote op {} id {}: owner {owner:#010x} is not connected; EIO", reply.op(), reply.id());
-                        reply.fail(EIO);
+                        log::debug!("remote op {} id {}: owner {owner:#010x} not connected; held", reply.op(), reply.id());
+                        self.held.push(Held { msg, reply, since: now });
                     }
                 }
             }
+        }
+    }
+
+    /// Sends or executes what was held, now that there is an owner to take it.
+    fn release_held(&mut self, mesh: Option<&Mesh>) {
+        if self.held.is_empty() {
+            return;
+        }
+        log::info!("resending {} held remote requests", self.held.len());
+        for h in std::mem::take(&mut self.held) {
+            self.request(h.msg, h.reply, mesh, h.since);
         }
     }
 
@@ -114,9 +176,12 @@ impl Router {
         };
         if h.is_reply {
             match self.pending.get(&h.id) {
-                Some((owner, _)) if *owner == from => {
-                    if let Some((_, r)) = self.pending.remove(&h.id) {
-                        r.send(payload);
+                Some(p) if p.owner == from => {
+                    if let Some(p) = self.pending.remove(&h.id) {
+                        if let (Ok((_, Ok(_))), Ok((_, _, req))) = (decode_reply(&payload), decode_request(&p.msg)) {
+                            self.durability.answered(from, &req);
+                        }
+                        p.reply.send(payload);
                     }
                 }
                 _ => log::debug!("peer {from:#010x}: reply to remote request {} that is not waiting; dropped", h.id),
@@ -140,24 +205,66 @@ impl Router {
         }
     }
 
-    /// The connection to `node` is gone: what it owed us is answered EIO.
-    pub fn peer_down(&mut self, node: u32) {
-        let lost: Vec<u64> = self.pending.iter().filter(|(_, (o, _))| *o == node).map(|(id, _)| *id).collect();
+    /// The connection to `node` is gone: of what it owed us, the repeatable requests wait for
+    /// an owner, the others are answered EIO.
+    pub fn peer_down(&mut self, node: u32, now: u64) {
+        let lost: Vec<u64> = self.pending.iter().filter(|(_, p)| p.owner == node).map(|(id, _)| *id).collect();
         if lost.is_empty() {
             return;
         }
-        log::warn!("owner {node:#010x} disconnected with {} remote requests in flight; answering EIO", lost.len());
+        let mut failed = 0;
         for id in lost {
-            if let Some((_, r)) = self.pending.remove(&id) {
-                r.fail(EIO);
+            let Some(p) = self.pending.remove(&id) else { continue };
+            if retry_safe(p.reply.op()) {
+                self.held.push(Held { msg: p.msg, reply: p.reply, since: now });
+            } else {
+                failed += 1;
+                p.reply.fail(EIO);
             }
+        }
+        log::warn!(
+            "owner {node:#010x} disconnected: {} remote requests held for the next owner, {failed} answered EIO (not repeatable)",
+            self.held.len()
+        );
+    }
+
+    /// The owner is connected (again): what waited for it goes out.
+    pub fn peer_up(&mut self, node: u32, mesh: Option<&Mesh>) {
+        if self.role.is_some_and(|(r, o)| r == role::MEMBER && o == node) {
+            self.release_held(mesh);
+        }
+    }
+
+    /// The owner has been fenced out of the view: what only it held is lost.
+    pub fn owner_gone(&mut self, owner: u32, now: u64) {
+        self.durability.owner_lost(owner);
+        if self.durability.lost_files() > 0 {
+            log::warn!("{} files had writes only the dead owner held; their next fsync fails with EIO", self.durability.lost_files());
+        }
+        self.peer_down(owner, now);
+    }
+
+    /// Answers EIO to requests held past [`HOLD_LIMIT_MS`].
+    pub fn tick(&mut self, now: u64) {
+        if self.held.iter().all(|h| now.saturating_sub(h.since) < HOLD_LIMIT_MS) {
+            return;
+        }
+        let (expired, kept): (Vec<Held>, Vec<Held>) =
+            std::mem::take(&mut self.held).into_iter().partition(|h| now.saturating_sub(h.since) >= HOLD_LIMIT_MS);
+        self.held = kept;
+        log::error!("{} remote requests found no owner within {} s; EIO", expired.len(), HOLD_LIMIT_MS / 1000);
+        for h in expired {
+            h.reply.fail(EIO);
         }
     }
 
     /// Daemon stop: answer everything still waiting, stop the executor.
     pub fn stop(&mut self) {
-        for (_, (_, r)) in self.pending.drain() {
-            r.fail(EIO);
+        for (_, p) in self.pending.drain() {
+            p.reply.fail(EIO);
+        }
+        for h in self.held.drain(..) {
+            h.reply.fail(EIO);
         }
         self.executor = None;
     }

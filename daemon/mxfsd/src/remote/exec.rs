@@ -33,6 +33,8 @@ const MOUNT_WAIT: Duration = Duration::from_secs(10);
 /// the owner's own `umount` fail with EBUSY.
 pub struct MountRoot {
     path: PathBuf,
+    /// A mount the daemon holds itself (after a takeover): requests run on it directly.
+    held: Option<OwnedFd>,
     /// Require `statfs.f_type == SUPER_MAGIC` (not for a standalone test directory).
     check_magic: bool,
     /// The mount has been seen: from then on a missing mount fails at once.
@@ -42,12 +44,24 @@ pub struct MountRoot {
 
 impl MountRoot {
     pub fn new(path: PathBuf, check_magic: bool) -> MountRoot {
-        MountRoot { path, check_magic, seen: AtomicBool::new(false), waiting: Mutex::new(()) }
+        MountRoot { path, held: None, check_magic, seen: AtomicBool::new(false), waiting: Mutex::new(()) }
+    }
+
+    /// Requests run on `root`, a mount this daemon made; it is unmounted when the executor
+    /// (the last holder) is dropped.
+    pub fn held(root: OwnedFd, what: PathBuf) -> MountRoot {
+        MountRoot { path: what, held: Some(root), check_magic: false, seen: AtomicBool::new(true), waiting: Mutex::new(()) }
     }
 
     /// The mount's root directory; before the mount was first seen, waits up to
     /// `MOUNT_WAIT` for it to appear.
     pub fn get(&self) -> Result<OwnedFd, Errno> {
+        if let Some(fd) = &self.held {
+            return fd.try_clone().map_err(|e| {
+                log::warn!("remote operation refused with EIO: cannot duplicate the mount descriptor: {e}");
+                libc::EIO as Errno
+            });
+        }
         if self.seen.load(Ordering::Relaxed) {
             return self.try_open().map_err(|why| {
                 log::warn!("remote operation refused with EIO: {why}");
@@ -97,6 +111,9 @@ struct Job {
 pub struct Executor {
     tx: Option<SyncSender<Job>>,
     threads: Vec<JoinHandle<()>>,
+    /// Dropped last, by whoever drops the executor: a mount the root holds is then closed by
+    /// that thread, not by an exiting worker (whose descriptors close only after a join).
+    _root: Arc<MountRoot>,
 }
 
 impl Executor {
@@ -117,7 +134,7 @@ impl Executor {
                 .map_err(|e| format!("cannot start a remote-operation worker: {e}"))?;
             threads.push(t);
         }
-        Ok(Executor { tx: Some(tx), threads })
+        Ok(Executor { tx: Some(tx), threads, _root: root })
     }
 
     /// Queues one request; answers EAGAIN at once when the workers are that far behind.

@@ -8,10 +8,12 @@
 //! Every request gets exactly one reply: a [`Responder`] that is dropped unanswered sends
 //! EIO, so a lost request can never leave the kernel waiting.
 
+pub mod detached;
 pub mod dirents;
 pub mod election;
 pub mod exec;
 pub mod kernel;
+pub mod retry;
 pub mod ops;
 pub mod sys;
 

@@ -1,0 +1,99 @@
+//! Owner failover (DESIGN §2). A view drops a member only after its fencing has finished, so
+//! when the owner is missing from a new view it can no longer write to the volume. Every member
+//! then elects again under the mount lock: the first to get it claims the owner record, mounts
+//! the XFS itself (a detached mount, see `remote::detached`; XFS log recovery replays the dead
+//! owner's journal) and serves; the others find the new owner in the record and follow it. The
+//! router meanwhile holds the requests it may send again (`remote::retry`).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mxfs_uapi::genl::role;
+
+use super::engine::Event;
+use super::owner::Elector;
+use super::remote::RemoteEvent;
+use crate::remote::detached;
+use crate::remote::exec::{Executor, MountRoot};
+
+/// How long one election may wait for the mount lock (the view is changing meanwhile).
+const ELECT_LIMIT: Duration = Duration::from_secs(120);
+/// Elections are tried this often before the node gives up on the volume.
+const ATTEMPTS: u32 = 5;
+
+pub struct Failover {
+    elector: Elector,
+    /// The volume's block device, for the takeover mount.
+    device: String,
+    running: AtomicBool,
+}
+
+impl Failover {
+    pub fn new(elector: Elector, device: String) -> Arc<Failover> {
+        Arc::new(Failover { elector, device, running: AtomicBool::new(false) })
+    }
+
+    /// The owner `dead` is gone from the view: elect again (once at a time), off the engine
+    /// thread (the election talks to the engine).
+    pub fn start(self: &Arc<Self>, dead: u32) {
+        if self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        log::warn!("owner {dead:#010x} has left the view (fenced): electing a new owner");
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("mxfsd-failover".into()).spawn(move || {
+            me.run();
+            me.running.store(false, Ordering::Release);
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start the failover thread: {e}");
+            self.running.store(false, Ordering::Release);
+        }
+    }
+
+    fn run(&self) {
+        for attempt in 1..=ATTEMPTS {
+            match self.once() {
+                Ok(()) => return,
+                Err(e) => log::error!("failover attempt {attempt}/{ATTEMPTS}: {e}"),
+            }
+            std::thread::sleep(Duration::from_secs(2));
+        }
+        log::error!("failover failed; requests on this node fail with EIO until it is remounted");
+        let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Abandon));
+    }
+
+    fn once(&self) -> Result<(), String> {
+        let e = self.elector.elect(ELECT_LIMIT)?;
+        if e.role != role::OWNER {
+            log::info!("the new owner is node {:#010x}", e.owner);
+            let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role { role: e.role, owner: e.owner, executor: None }));
+            return Ok(());
+        }
+        // The record names us now: mount, or give the record back so another node can try.
+        let root = match detached::mount_xfs(&self.device) {
+            Ok(r) => r,
+            Err(err) => {
+                self.give_back();
+                return Err(err);
+            }
+        };
+        log::warn!("took the volume over (ownership generation {}): XFS on {} mounted, log recovered", e.generation, self.device);
+        let executor = Executor::start(MountRoot::held(root, PathBuf::from(&self.device)))?;
+        let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role {
+            role: role::OWNER,
+            owner: e.owner,
+            executor: Some(Arc::new(executor)),
+        }));
+        Ok(())
+    }
+
+    fn give_back(&self) {
+        match self.elector.release() {
+            Ok(_) => {}
+            Err(e) => log::error!("cannot vacate the owner record after a failed takeover mount: {e}"),
+        }
+    }
+}
