@@ -32,6 +32,10 @@ pub const MAX_MSG: usize = MAX_IO + 2048;
 pub const HEADER_LEN: usize = 16;
 pub const NAME_MAX: usize = 255;
 pub const PATH_MAX: usize = 4095;
+/// Reply errno meaning "this node does not serve the volume (any more); nothing was done":
+/// an owner that is unmounting answers it, and a member then waits for the next owner and
+/// sends the request again. ESHUTDOWN, which XFS never returns.
+pub const ERR_NOT_SERVING: u32 = 108;
 /// Encoded size of [`Attr`].
 pub const ATTR_LEN: usize = 92;
 

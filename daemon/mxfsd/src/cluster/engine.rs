@@ -207,6 +207,7 @@ fn res_text(r: &ResName) -> String {
 
 impl Engine {
     pub fn new(p: EngineParts) -> Engine {
+        let can_fail_over = p.failover.is_some();
         let me = NodeId(p.ident.node_id.into());
         let now = clock::now_ms();
         let tick = Duration::from_millis(setup::tick_ms(&p.timing));
@@ -237,7 +238,7 @@ impl Engine {
             preempting: BTreeSet::new(),
             settle_until: BTreeMap::new(),
             takeovers: Vec::new(),
-            remote: Router::default(),
+            remote: Router::new(can_fail_over),
         }
     }
 
@@ -535,7 +536,14 @@ impl Engine {
                 self.feed(Input::PeerDiscovered(NodeId(node.into())));
                 self.remote.peer_up(node, self.p.mesh.as_ref());
             }
-            NetEvent::Down { node } => self.remote.peer_down(node, clock::now_ms()),
+            NetEvent::Down { node } => {
+                self.remote.peer_down(node, clock::now_ms());
+                if self.remote.role() == Some((mxfs_uapi::genl::role::MEMBER, node)) {
+                    if let Some(f) = &self.p.failover {
+                        f.owner_disconnected(node);
+                    }
+                }
+            }
             NetEvent::Frame { node, msg_type: msg_type::REMOTE_OP, payload } => {
                 self.remote.frame(node, payload, self.p.mesh.as_ref(), &self.p.engine_tx)
             }

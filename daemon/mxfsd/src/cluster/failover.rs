@@ -35,13 +35,33 @@ impl Failover {
         Arc::new(Failover { elector, device, running: AtomicBool::new(false) })
     }
 
-    /// The owner `dead` is gone from the view: elect again (once at a time), off the engine
-    /// thread (the election talks to the engine).
-    pub fn start(self: &Arc<Self>, dead: u32) {
+    /// The owner's connection closed. An owner that unmounted cleanly vacated the owner record
+    /// before it left: then the volume is handed over at once, without fencing. Otherwise the
+    /// requests wait for the owner to come back or for the view to drop it.
+    pub fn owner_disconnected(self: &Arc<Self>, owner: u32) {
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("mxfsd-handover".into()).spawn(move || {
+            match me.elector.owner_vacant() {
+                Ok(true) => {
+                    log::info!("owner {owner:#010x} left cleanly (the owner record is vacant): taking over without fencing");
+                    me.start(owner);
+                }
+                Ok(false) => log::info!("owner {owner:#010x} disconnected; the owner record still names it"),
+                Err(e) => log::warn!("owner {owner:#010x} disconnected and the owner record cannot be read: {e}"),
+            }
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start the hand-over check: {e}");
+        }
+    }
+
+    /// Elect again (once at a time), off the engine thread (the election talks to the engine):
+    /// the owner `gone` left the view (fenced) or vacated the record.
+    pub fn start(self: &Arc<Self>, gone: u32) {
         if self.running.swap(true, Ordering::AcqRel) {
             return;
         }
-        log::warn!("owner {dead:#010x} has left the view (fenced): electing a new owner");
+        log::warn!("owner {gone:#010x} is gone: electing a new owner");
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("mxfsd-failover".into()).spawn(move || {
             me.run();
@@ -80,7 +100,7 @@ impl Failover {
                 return Err(err);
             }
         };
-        log::warn!("took the volume over (ownership generation {}): XFS on {} mounted, log recovered", e.generation, self.device);
+        log::warn!("took the volume over (ownership generation {}): XFS on {} mounted (a dirty log was replayed)", e.generation, self.device);
         let executor = Executor::start(MountRoot::held(root, PathBuf::from(&self.device)))?;
         let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role {
             role: role::OWNER,

@@ -98,6 +98,13 @@ impl Elector {
         election::elect(&mut ls, &self.me, &lock, self.disk.heartbeat_ms, self.disk.dead_after_ms)
     }
 
+    /// Whether the owner record names no owner (a clean unmount vacated it).
+    pub fn owner_vacant(&self) -> Result<bool, String> {
+        let mut ls = setup::open(&self.disk.location, &self.volume)?;
+        let rec = ls.read_owner().map_err(|e| format!("cannot read the owner record: {e}"))?;
+        Ok(rec.owner.is_none())
+    }
+
     /// Vacates the owner record if it names this node; true if it did.
     pub fn release(&self) -> Result<bool, String> {
         let mut ls = setup::open(&self.disk.location, &self.volume)?;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mxfs_net::Mesh;
 use mxfs_uapi::genl::role;
 use mxfs_uapi::peer::msg_type;
-use mxfs_uapi::remote::{decode_header, decode_reply, decode_request};
+use mxfs_uapi::remote::{decode_header, decode_reply, decode_request, ERR_NOT_SERVING};
 
 use super::engine::Event;
 use crate::remote::exec::Executor;
@@ -64,9 +64,24 @@ pub struct Router {
     durability: Durability,
     abandoned: bool,
     malformed: u64,
+    /// Whether a failover can bring a next owner; without one nothing is held (EIO at once).
+    can_fail_over: bool,
 }
 
 impl Router {
+    pub fn new(can_fail_over: bool) -> Router {
+        Router { can_fail_over, ..Default::default() }
+    }
+
+    /// Holds a request for the next owner, or answers EIO when there will be none.
+    fn hold(&mut self, msg: Vec<u8>, reply: Responder, since: u64) {
+        if self.can_fail_over {
+            self.held.push(Held { msg, reply, since });
+        } else {
+            reply.fail(EIO);
+        }
+    }
+
     /// (role, owner node) once elected.
     pub fn role(&self) -> Option<(u32, u32)> {
         self.role
@@ -142,8 +157,8 @@ impl Router {
                         self.pending.insert(reply.id(), InFlight { owner, msg, reply });
                     }
                     _ => {
-                        log::debug!("remote op {} id {}: owner {owner:#010x} not connected; held", reply.op(), reply.id());
-                        self.held.push(Held { msg, reply, since: now });
+                        log::debug!("remote op {} id {}: owner {owner:#010x} not connected", reply.op(), reply.id());
+                        self.hold(msg, reply, now);
                     }
                 }
             }
@@ -178,8 +193,19 @@ impl Router {
             match self.pending.get(&h.id) {
                 Some(p) if p.owner == from => {
                     if let Some(p) = self.pending.remove(&h.id) {
-                        if let (Ok((_, Ok(_))), Ok((_, _, req))) = (decode_reply(&payload), decode_request(&p.msg)) {
-                            self.durability.answered(from, &req);
+                        match decode_reply(&payload) {
+                            // Not carried out: wait for the next owner and send it again.
+                            Ok((_, Err(ERR_NOT_SERVING))) => {
+                                log::debug!("owner {from:#010x} no longer serves: request {} held", h.id);
+                                self.hold(p.msg, p.reply, crate::clock::now_ms());
+                                return;
+                            }
+                            Ok((_, Ok(_))) => {
+                                if let Ok((_, _, req)) = decode_request(&p.msg) {
+                                    self.durability.answered(from, &req);
+                                }
+                            }
+                            _ => {}
                         }
                         p.reply.send(payload);
                     }
@@ -197,9 +223,9 @@ impl Router {
                 x.submit(payload, Responder::new(h, sink));
             }
             _ => {
-                log::warn!("peer {from:#010x}: remote request {} sent to a node that does not serve the volume; EIO", h.id);
+                log::info!("peer {from:#010x}: remote request {} to a node that does not serve the volume (any more)", h.id);
                 if let Some(m) = mesh {
-                    let _ = m.send(from, msg_type::REMOTE_OP, error_reply(h.op, h.id, EIO));
+                    let _ = m.send(from, msg_type::REMOTE_OP, error_reply(h.op, h.id, ERR_NOT_SERVING as Errno));
                 }
             }
         }
@@ -215,8 +241,8 @@ impl Router {
         let mut failed = 0;
         for id in lost {
             let Some(p) = self.pending.remove(&id) else { continue };
-            if retry_safe(p.reply.op()) {
-                self.held.push(Held { msg: p.msg, reply: p.reply, since: now });
+            if retry_safe(p.reply.op()) && self.can_fail_over {
+                self.hold(p.msg, p.reply, now);
             } else {
                 failed += 1;
                 p.reply.fail(EIO);

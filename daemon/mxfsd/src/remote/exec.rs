@@ -63,9 +63,11 @@ impl MountRoot {
             });
         }
         if self.seen.load(Ordering::Relaxed) {
+            // The mount was there and is gone: the owner is unmounting. The member sends the
+            // request again to the next owner.
             return self.try_open().map_err(|why| {
-                log::warn!("remote operation refused with EIO: {why}");
-                libc::EIO as Errno
+                log::info!("remote operation refused, not serving: {why}");
+                mxfs_uapi::remote::ERR_NOT_SERVING as Errno
             });
         }
         // One waiter polls; the others queue behind it.
