@@ -14,7 +14,8 @@ PKGS=(
   qemu-system-x86 busybox-static xfsprogs dash util-linux kmod gzip
   # the Debian rootfs image of the conformance suites and the benchmark (qemu-ci/rootfs.sh)
   debootstrap e2fsprogs
-  # SCSI PR across VMs (tests/pr-tgt.sh): userspace iSCSI target, QEMU's libiscsi driver
+  # SCSI PR across VMs (tests/pr-tgt.sh, multi-VM scenarios with "# lun: iscsi"): userspace
+  # iSCSI target, QEMU's libiscsi driver
   tgt qemu-block-extra
   # multi-process cluster tests in network namespaces (tests/netns)
   iproute2

@@ -9,16 +9,21 @@
 # A scenario passes when every node passes by qemu-ci/verdict.sh (no failed check, a result
 # marker, the final marker, no kernel bug signature), and, when a node formatted the volume
 # (cluster_mkfs in tests/guest/cluster.lib), when xfs_repair -n on the host finds the image
-# clean after all guests are gone. Prints "CLUSTER <scenario> PASS|FAIL" per scenario (a FAIL
-# is followed by indented reasons and the end of each failing node's output), then
-# "N passed, N failed"; exits non-zero on any failure.
+# (vdb.img, or the iSCSI LUN's backing file lun.img) clean after all guests are gone. Prints
+# "CLUSTER <scenario> PASS|FAIL" per scenario (a FAIL is followed by indented reasons and the
+# end of each failing node's output), then "N passed, N failed"; exits non-zero on any failure.
 #
 # Header lines a scenario may carry (read here, not in the guest):
 #   # nodes: N           guests to boot (2, the default, or 3)
 #   # timeout: SECONDS   MXFS_VM_TIMEOUT of its guests, unless the environment sets one
-# Logs: $MXFS_CLUSTER_OUT/<scenario>/node<i>/serial.log (default /tmp/mxfs-cluster); the disk
-# images are deleted after judging unless MXFS_KEEP_DISKS=1. Concurrent runs need different
-# MXFS_CLUSTER_OUT: a scenario whose directory another run is using fails at once.
+#   # lun: iscsi         the volume is a SCSI LUN with persistent reservations, exported by a
+#                        tgtd of the run's own over iSCSI and seen by every guest as /dev/sda
+#                        (qemu-ci/cluster-vm.sh); without it, the virtio disk /dev/vdb.
+#                        MXFS_CLUSTER_LUN=virtio|iscsi in the environment overrides it.
+# Logs: $MXFS_CLUSTER_OUT/<scenario>/node<i>/serial.log (default /tmp/mxfs-cluster), with an
+# iSCSI LUN tgtd's in <scenario>/tgtd.log; the disk images are deleted after judging unless
+# MXFS_KEEP_DISKS=1. Concurrent runs need different MXFS_CLUSTER_OUT: a scenario whose
+# directory another run is using fails at once.
 # Artifacts come from the environment as for tests/run-guest.sh (MXFS_KO, MXFS_BIN_DIR, ...).
 # Other environment: MXFS_VERBOSE=1 (time and log path for passing scenarios too), and what
 # qemu-ci/cluster-vm.sh reads (MXFS_VM_TIMEOUT, MXFS_VM_MEM, MXFS_VM_APPEND, MXFS_CLUSTER_SMP).
@@ -51,9 +56,19 @@ test_output() {
 }
 
 run_scenario() { # SCENARIO: prints the verdict and the reasons; returns non-zero on FAIL
-  local s=$1 name=cluster-$1 dir=$OUT/$1 start nodes timeout vm_rc=0 failed=0 i log reasons rc dirlock
+  local s=$1 name=cluster-$1 dir=$OUT/$1 start nodes timeout lun volume vm_rc=0 failed=0 i log reasons rc dirlock
   nodes=$(header "$s" nodes) nodes=${nodes:-2}
   timeout=${MXFS_VM_TIMEOUT:-$(header "$s" timeout)} timeout=${timeout:-600}
+  lun=${MXFS_CLUSTER_LUN:-$(header "$s" lun)} lun=${lun:-virtio}
+  case $lun in
+    virtio) volume=$dir/vdb.img ;;
+    iscsi) volume=$dir/lun.img ;;
+    *)
+      echo "CLUSTER $s FAIL"
+      echo "    lun '$lun' (header '# lun:' or MXFS_CLUSTER_LUN): virtio or iscsi"
+      return 1
+      ;;
+  esac
   local report=()
   start=$(date +%s)
   mkdir -p "$dir"
@@ -67,8 +82,8 @@ run_scenario() { # SCENARIO: prints the verdict and the reasons; returns non-zer
     return 1
   fi
   rm -f "$dir/result"
-  MXFS_VM_TIMEOUT=$timeout bash "$ROOT/qemu-ci/cluster-vm.sh" "$name" "$nodes" "$initrd" "$dir" \
-    2>"$dir/host.log" || vm_rc=$?
+  MXFS_VM_TIMEOUT=$timeout MXFS_CLUSTER_LUN=$lun \
+    bash "$ROOT/qemu-ci/cluster-vm.sh" "$name" "$nodes" "$initrd" "$dir" 2>"$dir/host.log" || vm_rc=$?
   if ((vm_rc != 0)) && ! [ -f "$dir/node0/rc" ]; then
     failed=1
     report+=("qemu-ci/cluster-vm.sh failed before booting the guests: $(tail -n 3 "$dir/host.log" | tr '\n' ' ')")
@@ -94,7 +109,7 @@ run_scenario() { # SCENARIO: prints the verdict and the reasons; returns non-zer
   done
   # The volume, when a node formatted it: checked with every guest gone.
   if grep -qs '^MXFS-CLUSTER-MKFS ' "$dir"/node*/serial.log; then
-    if timeout 300 xfs_repair -n -f "$dir/vdb.img" >"$dir/xfs_repair.log" 2>&1; then
+    if timeout 300 xfs_repair -n -f "$volume" >"$dir/xfs_repair.log" 2>&1; then
       :
     else
       failed=1
@@ -103,17 +118,17 @@ run_scenario() { # SCENARIO: prints the verdict and the reasons; returns non-zer
         "$dir/xfs_repair.log" | head -n 15)
     fi
   fi
-  [ "${MXFS_KEEP_DISKS:-0}" = 1 ] || rm -f "$dir/vda.img" "$dir/vdb.img" "$dir/vdc.img"
+  [ "${MXFS_KEEP_DISKS:-0}" = 1 ] || rm -f "$dir/vda.img" "$dir/vdb.img" "$dir/vdc.img" "$dir/lun.img"
   exec {dirlock}>&-
   if ((failed)); then
     echo FAIL >"$dir/result"
     echo "CLUSTER $s FAIL"
-    printf '    %s\n' "${report[@]}" "($((nodes)) nodes, $(($(date +%s) - start))s, logs in $dir)"
+    printf '    %s\n' "${report[@]}" "($((nodes)) nodes, $lun volume, $(($(date +%s) - start))s, logs in $dir)"
     return 1
   fi
   echo PASS >"$dir/result"
   echo "CLUSTER $s PASS"
-  if [ "${MXFS_VERBOSE:-0}" = 1 ]; then echo "    ($nodes nodes, $(($(date +%s) - start))s, logs in $dir)"; fi
+  if [ "${MXFS_VERBOSE:-0}" = 1 ]; then echo "    ($nodes nodes, $lun volume, $(($(date +%s) - start))s, logs in $dir)"; fi
 }
 
 mkdir -p "$OUT"
