@@ -182,7 +182,7 @@ mark_dead() {
   line=$(dd if="$out/vdc.img" bs=512 skip=$((128 * i)) count=1 iflag=direct status=none | tr -d '\000' | head -n 1)
   read -r tag _ step state bname <<<"$line" || true
   [ "$tag" = mxfsbar ] || step=0 bname=-
-  case ${state:-} in done | failed) return 0 ;; esac
+  case ${state:-} in done | failed | crashed) return 0 ;; esac
   log "node$i ($name): QEMU exited before the test ended; marking the node dead in the mailbox"
   printf 'mxfsbar %s %s dead %s\n' "$i" "$step" "${bname:--}" \
     | dd of="$out/vdc.img" bs=512 seek=$((128 * i)) count=1 conv=sync,notrunc oflag=direct status=none

@@ -61,6 +61,10 @@ pub enum Event {
 }
 
 /// What the engine is given at start.
+/// How long a member that did not fence the dead owner waits before it elects: longer than the
+/// fencer's settle time after a plain PREEMPT, so the fencer normally wins.
+const FOLLOW_DELAY: Duration = Duration::from_secs(45);
+
 pub struct EngineParts {
     pub ident: NodeIdentity,
     pub incarnation: u64,
@@ -399,12 +403,14 @@ impl Engine {
                     self.dead.remove(&(n.0 as u32));
                     self.fenced.remove(&(n.0 as u32));
                 }
-                // The owner is fenced once a view leaves it out: fail over.
+                // The owner is fenced once a view leaves it out. The node that fenced it takes
+                // over once its queued I/O has settled (`take_over`); the others elect later
+                // and find that node as the new owner (or take over if it could not).
                 if let Some((mxfs_uapi::genl::role::MEMBER, owner)) = self.remote.role() {
                     if !v.nodes().any(|n| n.0 == u64::from(owner)) {
                         self.remote.owner_gone(owner, now);
                         if let Some(f) = &self.p.failover {
-                            f.start(owner);
+                            f.start_after(owner, FOLLOW_DELAY);
                         }
                     }
                 }
@@ -454,8 +460,14 @@ impl Engine {
         }
     }
 
+    /// The fenced victim was the owner, and whatever it queued before a plain PREEMPT has
+    /// settled: only now may this node mount the XFS.
     fn take_over(&mut self, victim: NodeId) {
-        log::warn!("node {} was the owner; ownership takeover is not implemented in this daemon yet", hex(victim));
+        let Ok(v) = u32::try_from(victim.0) else { return };
+        match (&self.p.failover, self.remote.role()) {
+            (Some(f), Some((mxfs_uapi::genl::role::MEMBER, owner))) if owner == v => f.start(v),
+            _ => log::info!("node {} was the owner; this node does not serve its mount, nothing to take over", hex(victim)),
+        }
     }
 
     fn due_takeovers(&mut self, now: u64) {

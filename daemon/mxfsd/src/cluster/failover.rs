@@ -6,7 +6,7 @@
 //! router meanwhile holds the requests it may send again (`remote::retry`).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,11 +28,24 @@ pub struct Failover {
     /// The volume's block device, for the takeover mount.
     device: String,
     running: AtomicBool,
+    /// Owner losses seen, and the count an election last settled: a delayed election is
+    /// skipped when one after its loss has already found the next owner.
+    losses: AtomicU64,
+    settled: AtomicU64,
+    /// This daemon holds the XFS mount (it took the volume over).
+    mounted: AtomicBool,
 }
 
 impl Failover {
     pub fn new(elector: Elector, device: String) -> Arc<Failover> {
-        Arc::new(Failover { elector, device, running: AtomicBool::new(false) })
+        Arc::new(Failover {
+            elector,
+            device,
+            running: AtomicBool::new(false),
+            losses: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
+            mounted: AtomicBool::new(false),
+        })
     }
 
     /// The owner's connection closed. An owner that unmounted cleanly vacated the owner record
@@ -52,6 +65,21 @@ impl Failover {
         });
         if let Err(e) = spawned {
             log::error!("cannot start the hand-over check: {e}");
+        }
+    }
+
+    /// Elects after `delay`, unless another election has settled the role by then.
+    pub fn start_after(self: &Arc<Self>, gone: u32, delay: Duration) {
+        let loss = self.losses.fetch_add(1, Ordering::AcqRel) + 1;
+        let me = self.clone();
+        let spawned = std::thread::Builder::new().name("mxfsd-follow".into()).spawn(move || {
+            std::thread::sleep(delay);
+            if me.settled.load(Ordering::Acquire) < loss {
+                me.start(gone);
+            }
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start the delayed election: {e}");
         }
     }
 
@@ -76,7 +104,10 @@ impl Failover {
     fn run(&self) {
         for attempt in 1..=ATTEMPTS {
             match self.once() {
-                Ok(()) => return,
+                Ok(()) => {
+                    self.settled.store(self.losses.load(Ordering::Acquire), Ordering::Release);
+                    return;
+                }
                 Err(e) => log::error!("failover attempt {attempt}/{ATTEMPTS}: {e}"),
             }
             std::thread::sleep(Duration::from_secs(2));
@@ -92,6 +123,10 @@ impl Failover {
             let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role { role: e.role, owner: e.owner, executor: None }));
             return Ok(());
         }
+        if self.mounted.load(Ordering::Acquire) {
+            log::info!("this node already owns the volume");
+            return Ok(());
+        }
         // The record names us now: mount, or give the record back so another node can try.
         let root = match detached::mount_xfs(&self.device) {
             Ok(r) => r,
@@ -101,6 +136,7 @@ impl Failover {
             }
         };
         log::warn!("took the volume over (ownership generation {}): XFS on {} mounted (a dirty log was replayed)", e.generation, self.device);
+        self.mounted.store(true, Ordering::Release);
         let executor = Executor::start(MountRoot::held(root, PathBuf::from(&self.device)))?;
         let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role {
             role: role::OWNER,

@@ -188,7 +188,13 @@ fn run(me: &ThreadCreds, root: &MountRoot, job: Job) {
     };
     let result: Result<Out, Errno> = execute(mount.as_raw_fd(), me, &creds, &req);
     if let Err(e) = &result {
-        log::debug!("remote op {} id {} for uid {}: errno {e}", h.op, h.id, creds.uid);
+        // Errors the caller caused (ENOENT, EACCES, ...) are routine; these point at the
+        // volume or at us.
+        if [libc::ESTALE, libc::EIO, libc::EBADF, libc::EUCLEAN].contains(&(*e as i32)) {
+            log::warn!("remote op {} id {} for uid {}: {}", h.op, h.id, creds.uid, mxfs_nl::strerror(*e as i32));
+        } else {
+            log::debug!("remote op {} id {} for uid {}: errno {e}", h.op, h.id, creds.uid);
+        }
     }
     job.reply.result(result.as_ref().map(|o| o.as_reply()).map_err(|e| *e));
 }
