@@ -38,6 +38,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "netlink", run: targets::netlink },
     Target { name: "heartbeat", run: targets::heartbeat },
     Target { name: "dlm", run: targets::dlm },
+    Target { name: "remote", run: targets::remote },
     Target { name: "pr-in", run: targets::pr_in },
     Target { name: "inquiry", run: targets::inquiry },
 ];

@@ -38,6 +38,7 @@ pub fn for_target(name: &str) -> Vec<Vec<u8>> {
         "dlm" => dlm_frames(),
         "pr-in" => pr_in(),
         "inquiry" => inquiries(),
+        "remote" => remote_messages(),
         _ => Vec::new(),
     }
 }
@@ -268,4 +269,51 @@ fn inquiries() -> Vec<Vec<u8>> {
     .iter()
     .map(|b| with_ctl(0, b))
     .collect()
+}
+
+fn remote_messages() -> Vec<Vec<u8>> {
+    use mxfs_uapi::remote::{encode_reply, Attr, Creds, Dirent, Fh, Reply, Request, SetAttr, StatFs, Time, MAX_MSG};
+    let fh = Fh::new(1, &[7; 12]).expect("seed handle fits");
+    let creds = Creds::new(1000, 100, &[100, 27]);
+    let attr = Attr { ino: 131, size: 4096, mode: 0o100644, nlink: 1, mtime: Time { sec: 5, nsec: 6 }, ..Default::default() };
+    let data = [0x5a; 64];
+    let requests = [
+        Request::GetRoot,
+        Request::Lookup { dir: fh, name: b"file" },
+        Request::SetAttr { fh, attr: SetAttr { mask: 0b1001, mode: 0o600, size: 10, ..Default::default() } },
+        Request::ReadDir { dir: fh, cookie: 3, max: 4096 },
+        Request::Mknod { dir: fh, name: b"n", mode: 0o20644, rdev_major: 1, rdev_minor: 3 },
+        Request::Symlink { dir: fh, name: b"l", target: b"../t" },
+        Request::Rename { from_dir: fh, from: b"a", to_dir: fh, to: b"b", flags: 1 },
+        Request::Write { fh, offset: 8, sync: true, data: &data },
+        Request::Fsync { fh, datasync: false },
+    ];
+    let mut out = Vec::new();
+    for (i, r) in requests.iter().enumerate() {
+        let mut buf = vec![0u8; MAX_MSG];
+        let n = r.encode(i as u64 + 1, &creds, &mut buf).expect("seed request encodes");
+        buf.truncate(n);
+        out.push(with_ctl(0, &buf));
+    }
+    let mut ents = vec![0u8; 256];
+    let mut pos = 0;
+    for (i, name) in [&b"."[..], b"..", b"f"].iter().enumerate() {
+        pos = Dirent { ino: 128 + i as u64, cookie: i as u64 + 1, dtype: 4, name }.encode_at(&mut ents, pos).expect("seed dirent fits");
+    }
+    ents.truncate(pos);
+    let replies: [(u8, Result<Reply<'_>, u32>); 6] = [
+        (2, Ok(Reply::Entry { fh, attr })),
+        (3, Ok(Reply::Attr(attr))),
+        (5, Ok(Reply::Dirents { eof: true, data: &ents })),
+        (14, Ok(Reply::Data(&data))),
+        (17, Ok(Reply::StatFs(StatFs { bsize: 4096, blocks: 10, ..Default::default() }))),
+        (10, Err(2)),
+    ];
+    for (i, (op, r)) in replies.iter().enumerate() {
+        let mut buf = vec![0u8; MAX_MSG];
+        let n = encode_reply(*op, i as u64, r, &mut buf).expect("seed reply encodes");
+        buf.truncate(n);
+        out.push(with_ctl(0, &buf));
+    }
+    out
 }

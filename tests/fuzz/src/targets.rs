@@ -4,12 +4,14 @@ mod clustermsg;
 mod lockstate;
 mod netlink;
 mod pr;
+mod remote;
 mod wire;
 
 pub use clustermsg::{dlm, heartbeat};
 pub use lockstate::lockstate;
 pub use netlink::netlink;
 pub use pr::{inquiry, pr_in};
+pub use remote::remote;
 pub use wire::{discovery, hello, peer_stream};
 
 /// Control bit: repair the checksum or MAC before decoding.
