@@ -49,7 +49,9 @@ pub(crate) fn spawn(mount: &MountState) -> Result {
         cstr_ptr(c"--uuid"),
         mount.uuid.as_ptr().cast::<c_char>().cast_mut(),
     ];
-    argv[..fixed.len()].copy_from_slice(&fixed);
+    for (dst, src) in argv.iter_mut().zip(fixed) {
+        *dst = src;
+    }
     let mut n = fixed.len();
     for (flag, value) in [(c"--lockstate", &mount.lockstate), (c"--peers", &mount.peers)] {
         if let Some(v) = value {

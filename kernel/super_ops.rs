@@ -154,7 +154,9 @@ fn read_volume_uuid(device: *const c_char) -> Result<[u8; 16]> {
         return Err(EINVAL);
     }
     let mut uuid = [0u8; 16];
-    uuid.copy_from_slice(&sector[32..48]);
+    for (dst, src) in uuid.iter_mut().zip(&sector[32..48]) {
+        *dst = *src;
+    }
     Ok(uuid)
 }
 

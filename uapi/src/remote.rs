@@ -131,7 +131,7 @@ impl Fh {
             return Err(RemoteError::BadHandle);
         }
         let mut fh = Fh { ty, len: bytes.len() as u8, bytes: [0; MAX_HANDLE] };
-        fh.bytes[..bytes.len()].copy_from_slice(bytes);
+        copy(&mut fh.bytes, bytes);
         Ok(fh)
     }
 
@@ -225,7 +225,7 @@ impl Creds {
     pub fn new(uid: u32, gid: u32, groups: &[u32]) -> Creds {
         let n = groups.len().min(MAX_GROUPS);
         let mut c = Creds { uid, gid, ngroups: n as u16, groups: [0; MAX_GROUPS] };
-        c.groups[..n].copy_from_slice(&groups[..n]);
+        copy(&mut c.groups, &groups[..n]);
         c
     }
 
@@ -442,7 +442,7 @@ pub fn decode_header(buf: &[u8]) -> Result<Header, RemoteError> {
         return Err(RemoteError::BadLength);
     }
     let mut id = [0u8; 8];
-    id.copy_from_slice(&buf[8..16]);
+    copy(&mut id, &buf[8..16]);
     Ok(Header { op, is_reply, id: u64::from_le_bytes(id) })
 }
 
@@ -711,11 +711,11 @@ impl Dirent<'_> {
             return None;
         }
         let o = &mut out[pos..end];
-        o[0..8].copy_from_slice(&self.ino.to_le_bytes());
-        o[8..16].copy_from_slice(&self.cookie.to_le_bytes());
+        copy(&mut o[0..8], &self.ino.to_le_bytes());
+        copy(&mut o[8..16], &self.cookie.to_le_bytes());
         o[16] = self.dtype;
-        o[17..19].copy_from_slice(&(self.name.len() as u16).to_le_bytes());
-        o[19..].copy_from_slice(self.name);
+        copy(&mut o[17..19], &(self.name.len() as u16).to_le_bytes());
+        copy(&mut o[19..], self.name);
         Some(end)
     }
 }
@@ -759,6 +759,14 @@ impl<'a> Iterator for Dirents<'a> {
     }
 }
 
+/// Copies the overlap of `src` into `dst`. Unlike `copy_from_slice` it has no panic path, which
+/// matters where this file is compiled into the kernel.
+fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
+    }
+}
+
 /// Whether `name` is acceptable as one path component in a request.
 pub fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.len() <= NAME_MAX && name != b"." && name != b".." && !name.iter().any(|&b| b == b'/' || b == 0)
@@ -777,7 +785,7 @@ impl<'a> Writer<'a> {
         Ok(Writer { out, pos: 0 })
     }
     fn bytes(&mut self, b: &[u8]) {
-        self.out[self.pos..self.pos + b.len()].copy_from_slice(b);
+        copy(&mut self.out[self.pos..], b);
         self.pos += b.len();
     }
     fn u8(&mut self, v: u8) {
