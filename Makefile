@@ -38,10 +38,12 @@ check: module userspace
 demo: module userspace
 	@bash qemu-ci/demo.sh
 
-# Benchmarks (not tests): mxfs against plain XFS in one VM, and cluster lock latencies.
+# Benchmarks (not tests): mxfs against plain XFS in one VM; owner, member and NFS in two VMs;
+# cluster lock latencies.
 bench: module userspace
 	@bash qemu-ci/deps.sh bench
 	@bash tests/bench/run.sh
+	@bash tests/bench/cluster.sh
 	@bash tests/netns/bench.sh
 
 install: all

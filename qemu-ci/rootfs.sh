@@ -3,9 +3,9 @@
 # busybox (the conformance suites, the benchmark), and prints its path on stdout.
 #
 # Contents: Debian 12 "bookworm", debootstrap --variant=minbase, plus the packages in PKGS
-# (python3 with CPython's own test suite, stress-ng, fio, attr, acl, xfsprogs, ...) and
-# pjdfstest (built from crates.io by qemu-ci/deps.sh). Documentation, manuals, locales and the
-# apt caches are removed. The tree becomes an ext4 image without any mount (mke2fs -d).
+# (python3 with CPython's own test suite, stress-ng, fio, attr, acl, xfsprogs, nfs-utils, ...)
+# and pjdfstest (built from crates.io by qemu-ci/deps.sh). Documentation, manuals, locales and
+# the apt caches are removed. The tree becomes an ext4 image without any mount (mke2fs -d).
 #
 # The image holds third-party software only. The product (module, binaries) and the tests come
 # from the initramfs of each run: a guest test mounts this image (a virtio disk with serial
@@ -24,6 +24,7 @@ PKGS=(
   stress-ng fio attr acl          # stressors, verified I/O, the xattr and ACL tools
   xfsprogs util-linux kmod procps # xfs_io, mount, findmnt, ps
   tar xz-utils                    # benchmark: untar a source tree
+  nfs-kernel-server               # cluster benchmark: knfsd's userspace and mount.nfs
 )
 PJDFSTEST=$CACHE/tools/bin/pjdfstest
 [ -x "$PJDFSTEST" ] || die "$PJDFSTEST missing (run qemu-ci/deps.sh)"

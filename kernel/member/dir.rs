@@ -29,6 +29,8 @@ pub(crate) static DIR_FOPS: SyncTable<bindings::file_operations> = SyncTable(bin
     iterate_shared: Some(iterate_shared),
     llseek: Some(bindings::generic_file_llseek),
     read: Some(bindings::generic_read_dir),
+    // The owner fsyncs the directory: what makes a create or rename durable.
+    fsync: Some(super::file::fsync),
     ..zeroed()
 });
 

@@ -133,7 +133,7 @@ unsafe extern "C" fn llseek(file: *mut bindings::file, offset: bindings::loff_t,
     }
 }
 
-unsafe extern "C" fn fsync(file: *mut bindings::file, _start: bindings::loff_t, _end: bindings::loff_t, datasync: c_int) -> c_int {
+pub(crate) unsafe extern "C" fn fsync(file: *mut bindings::file, _start: bindings::loff_t, _end: bindings::loff_t, datasync: c_int) -> c_int {
     kernel::error::from_result(|| {
         // SAFETY: `file` is one of our open files.
         unsafe {

@@ -48,6 +48,7 @@ if [ "$MXFS_NODE" = 1 ]; then
   check "member: symlink" ln -s g "$MNT/d/link"
   check "member: chmod" chmod 0640 "$MNT/d/g"
   check "member: create and remove" sh -c "touch $MNT/d/tmp && rm $MNT/d/tmp"
+  check "member: fsync of a directory" sync "$MNT/d"
 fi
 barrier member-wrote
 if [ "$MXFS_NODE" = 0 ]; then

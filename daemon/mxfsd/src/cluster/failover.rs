@@ -22,6 +22,9 @@ use crate::remote::exec::{Executor, MountRoot};
 const ELECT_LIMIT: Duration = Duration::from_secs(120);
 /// Elections are tried this often before the node gives up on the volume.
 const ATTEMPTS: u32 = 5;
+/// Seconds an election may keep finding the gone owner (still in the view) before that counts
+/// as a failed attempt.
+const STILL_IN_VIEW_LIMIT: u32 = 120;
 
 pub struct Failover {
     elector: Elector,
@@ -92,7 +95,7 @@ impl Failover {
         log::warn!("owner {gone:#010x} is gone: electing a new owner");
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("mxfsd-failover".into()).spawn(move || {
-            me.run();
+            me.run(gone);
             me.running.store(false, Ordering::Release);
         });
         if let Err(e) = spawned {
@@ -101,31 +104,46 @@ impl Failover {
         }
     }
 
-    fn run(&self) {
-        for attempt in 1..=ATTEMPTS {
-            match self.once() {
-                Ok(()) => {
+    fn run(&self, gone: u32) {
+        let mut attempt = 0;
+        let mut waits = 0;
+        while attempt < ATTEMPTS {
+            match self.once(gone) {
+                Ok(true) => {
                     self.settled.store(self.losses.load(Ordering::Acquire), Ordering::Release);
                     return;
                 }
-                Err(e) => log::error!("failover attempt {attempt}/{ATTEMPTS}: {e}"),
+                // The gone owner is still in the view, so its slot still counts as alive:
+                // elect again once the view has caught up (bounded like the held requests).
+                Ok(false) if waits < STILL_IN_VIEW_LIMIT => {
+                    waits += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                    continue;
+                }
+                Ok(false) => log::error!("the owner record still names the gone owner {gone:#010x} after {waits} s"),
+                Err(e) => log::error!("failover attempt {}/{ATTEMPTS}: {e}", attempt + 1),
             }
+            attempt += 1;
             std::thread::sleep(Duration::from_secs(2));
         }
         log::error!("failover failed; requests on this node fail with EIO until it is remounted");
         let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Abandon));
     }
 
-    fn once(&self) -> Result<(), String> {
+    /// One election; `Ok(false)` when it still finds `gone` as the owner.
+    fn once(&self, gone: u32) -> Result<bool, String> {
         let e = self.elector.elect(ELECT_LIMIT)?;
+        if e.role != role::OWNER && e.owner == gone {
+            return Ok(false);
+        }
         if e.role != role::OWNER {
             log::info!("the new owner is node {:#010x}", e.owner);
             let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role { role: e.role, owner: e.owner, executor: None }));
-            return Ok(());
+            return Ok(true);
         }
         if self.mounted.load(Ordering::Acquire) {
             log::info!("this node already owns the volume");
-            return Ok(());
+            return Ok(true);
         }
         // The record names us now: mount, or give the record back so another node can try.
         let root = match detached::mount_xfs(&self.device) {
@@ -143,7 +161,7 @@ impl Failover {
             owner: e.owner,
             executor: Some(Arc::new(executor)),
         }));
-        Ok(())
+        Ok(true)
     }
 
     fn give_back(&self) {
