@@ -48,12 +48,13 @@ if [ "$me" = 0 ]; then
   say "node0: the owner's host loses power now (no unmount, no sync)"
   crash_now
 fi
-say "node1: writing another image; the write waits while node0 is found dead, fenced (its PR key preempted) and node1 takes the volume over"
+say "node1: ls -l $MNT waits while node0 is found dead, fenced (its PR key preempted) and node1 takes the volume over"
 t0=$(cut -d. -f1 /proc/uptime)
+check "node1: ls -l $MNT" timeout 170 ls -l "$MNT"
 dd if=/dev/urandom of=/tmp/img2 bs=1M count=4 status=none
 check "node1: dd ... of=$MNT/vm-101-disk-0.raw conv=fsync" timeout 170 dd if=/tmp/img2 of="$MNT/vm-101-disk-0.raw" bs=1M conv=fsync status=none
 t1=$(cut -d. -f1 /proc/uptime)
-say "node1: the write completed after $((t1 - t0)) s; $(grep -o 'took the volume over.*' /run/messages | head -n 1)"
+say "node1: back after $((t1 - t0)) s; $(grep -o 'took the volume over.*' /run/messages | head -n 1)"
 fetch 0 img
 assert_eq "node1: node0's image is intact" "$VALUE" "$(sum <"$MNT/vm-100-disk-0.raw")"
 assert_eq "node1: its own image is intact" "$(sum </tmp/img2)" "$(sum <"$MNT/vm-101-disk-0.raw")"
