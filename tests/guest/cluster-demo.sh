@@ -50,14 +50,14 @@ if [ "$me" = 0 ]; then
 fi
 say "node1: ls -l $MNT waits while node0 is found dead, fenced (its PR key preempted) and node1 takes the volume over"
 t0=$(cut -d. -f1 /proc/uptime)
+wait_until "node1: node0's death is noticed" 60 sh -c "grep -q 'is dead' /run/messages"
 check "node1: ls -l $MNT" timeout 170 ls -l "$MNT"
-dd if=/dev/urandom of=/tmp/img2 bs=1M count=4 status=none
-check "node1: dd ... of=$MNT/vm-101-disk-0.raw conv=fsync" timeout 170 dd if=/tmp/img2 of="$MNT/vm-101-disk-0.raw" bs=1M conv=fsync status=none
 t1=$(cut -d. -f1 /proc/uptime)
+check "node1: mkdir $MNT/vm-101" mkdir "$MNT/vm-101"
 say "node1: back after $((t1 - t0)) s; $(grep -o 'took the volume over.*' /run/messages | head -n 1)"
 fetch 0 img
 assert_eq "node1: node0's image is intact" "$VALUE" "$(sum <"$MNT/vm-100-disk-0.raw")"
-assert_eq "node1: its own image is intact" "$(sum </tmp/img2)" "$(sum <"$MNT/vm-101-disk-0.raw")"
+assert_eq "node1: its own file is intact" debian-12 "$(cat "$MNT/templates/base.txt")"
 check "node1: umount" umount "$MNT"
 xfs_repair_clean
 say "node1: done; the volume is clean"
