@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mxfs_net::Mesh;
 use mxfs_uapi::genl::role;
 use mxfs_uapi::peer::msg_type;
-use mxfs_uapi::remote::{decode_header, decode_reply, decode_request, ERR_NOT_SERVING};
+use mxfs_uapi::remote::{decode_header, decode_reply, decode_request, op, ERR_NOT_SERVING};
 
 use super::engine::Event;
 use crate::remote::exec::Executor;
@@ -129,10 +129,13 @@ impl Router {
         if self.abandoned {
             return reply.fail(EIO);
         }
-        if let Ok((_, _, req)) = decode_request(&msg) {
-            if self.durability.fsync_fails(&req) {
-                log::warn!("fsync id {}: writes acknowledged by a dead owner were lost; EIO", reply.id());
-                return reply.fail(EIO);
+        // Only an fsync can be owed an EIO: other requests are not decoded here.
+        if reply.op() == op::FSYNC {
+            if let Ok((_, _, req)) = decode_request(&msg) {
+                if self.durability.fsync_fails(&req) {
+                    log::warn!("fsync id {}: writes acknowledged by a dead owner were lost; EIO", reply.id());
+                    return reply.fail(EIO);
+                }
             }
         }
         match self.role {
@@ -200,7 +203,7 @@ impl Router {
                                 self.hold(p.msg, p.reply, crate::clock::now_ms());
                                 return;
                             }
-                            Ok((_, Ok(_))) => {
+                            Ok((_, Ok(_))) if Durability::tracks(h.op) => {
                                 if let Ok((_, _, req)) = decode_request(&p.msg) {
                                     self.durability.answered(from, &req);
                                 }

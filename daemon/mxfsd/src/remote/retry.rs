@@ -44,6 +44,11 @@ pub struct Durability {
 }
 
 impl Durability {
+    /// Whether replies to `op` matter here (the rest need not be decoded).
+    pub fn tracks(op: u8) -> bool {
+        matches!(op, op::WRITE | op::SETATTR | op::FSYNC)
+    }
+
     /// A successful reply from `owner` to `req`.
     pub fn answered(&mut self, owner: u32, req: &Request<'_>) {
         match req {
