@@ -13,6 +13,8 @@
 //! reply   =  header || errno u32 (0 = success) || op result (only on success)
 //! fh      =  type i32 || len u8 (1..=MAX_HANDLE) || bytes[len]
 //! name    =  len u16 (1..=255) || bytes (no '/' or NUL; not "." or "..")
+//! lock    =  fh || owner u64 || kind u8 || cmd u8 || type u8 || start u64 || end u64
+//! lockinfo = type u8 || start u64 || end u64 || pid u32
 //! ```
 //!
 //! All integers are little-endian. Plain `core` Rust without dependencies: the kernel module
@@ -58,7 +60,27 @@ pub mod op {
     pub const WRITE: u8 = 15;
     pub const FSYNC: u8 = 16;
     pub const STATFS: u8 = 17;
-    pub const MAX: u8 = STATFS;
+    pub const LOCK: u8 = 18;
+    pub const MAX: u8 = LOCK;
+}
+
+/// `LOCK` fields. A lock belongs to (requesting node, `owner`): the owner keeps one open file
+/// per such pair and takes the lock on it, so locks of different nodes and owners conflict
+/// exactly as local ones do.
+pub mod lock {
+    /// fcntl byte-range lock (POSIX or OFD: the member's kernel names the owner).
+    pub const POSIX: u8 = 0;
+    /// flock(2) lock: always the whole file.
+    pub const FLOCK: u8 = 1;
+    /// `cmd`: report the first conflicting lock (F_GETLK); POSIX only.
+    pub const TEST: u8 = 0;
+    /// `cmd`: take or release, never waiting (the member's kernel retries for F_SETLKW).
+    pub const SET: u8 = 1;
+    pub const READ: u8 = 0;
+    pub const WRITE: u8 = 1;
+    pub const UNLOCK: u8 = 2;
+    /// `end` of a lock that runs to the end of the file (the kernel's OFFSET_MAX).
+    pub const EOF: u64 = i64::MAX as u64;
 }
 
 const KIND_REQUEST: u8 = 0;
@@ -93,6 +115,8 @@ pub enum RemoteError {
     TooManyGroups,
     TooLarge,
     BadMask,
+    /// A LOCK request with an unknown kind, command or type, or a range that is not one.
+    BadLock,
     /// The output buffer is smaller than the encoded message.
     NoSpace,
 }
@@ -112,6 +136,7 @@ impl core::fmt::Display for RemoteError {
             Self::TooManyGroups => f.write_str("too many supplementary groups"),
             Self::TooLarge => f.write_str("remote payload exceeds its limit"),
             Self::BadMask => f.write_str("unknown SETATTR mask bits"),
+            Self::BadLock => f.write_str("LOCK request with an unknown kind, command or type, or an invalid range"),
             Self::NoSpace => f.write_str("buffer too small for the remote message"),
         }
     }
@@ -263,7 +288,52 @@ pub enum Request<'a> {
     Write { fh: Fh, offset: u64, sync: bool, data: &'a [u8] },
     Fsync { fh: Fh, datasync: bool },
     StatFs { fh: Fh },
+    /// A [`lock`] request: `start..=end` (inclusive, `end` at most [`lock::EOF`]).
+    Lock(LockReq),
 }
+
+/// The arguments of a LOCK request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockReq {
+    pub fh: Fh,
+    pub owner: u64,
+    pub kind: u8,
+    pub cmd: u8,
+    pub ty: u8,
+    pub start: u64,
+    pub end: u64,
+}
+
+const LOCK_ARGS_LEN: usize = 8 + 3 + 16;
+
+impl LockReq {
+    /// Whether the fields make sense together (both codec sides check it).
+    pub fn valid(&self) -> bool {
+        let known = self.kind <= lock::FLOCK && self.cmd <= lock::SET && self.ty <= lock::UNLOCK;
+        let range = self.start <= self.end && self.end <= lock::EOF;
+        let flock = self.kind != lock::FLOCK || (self.cmd == lock::SET && self.start == 0 && self.end == lock::EOF);
+        let test = self.cmd != lock::TEST || self.ty != lock::UNLOCK;
+        known && range && flock && test
+    }
+
+    /// Releases everything this owner holds on the file.
+    pub fn releases_all(&self) -> bool {
+        self.cmd == lock::SET && self.ty == lock::UNLOCK && self.start == 0 && self.end == lock::EOF
+    }
+}
+
+/// A LOCK reply: the lock taken or released (SET), or the first conflicting lock, `ty`
+/// [`lock::UNLOCK`] when there is none (TEST). `pid` is the holder's on the owner, 0 when
+/// unknown. A SET that conflicts fails with EAGAIN.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockInfo {
+    pub ty: u8,
+    pub start: u64,
+    pub end: u64,
+    pub pid: u32,
+}
+
+const LOCK_INFO_LEN: usize = 1 + 16 + 4;
 
 impl Request<'_> {
     pub fn op(&self) -> u8 {
@@ -285,6 +355,7 @@ impl Request<'_> {
             Request::Write { .. } => op::WRITE,
             Request::Fsync { .. } => op::FSYNC,
             Request::StatFs { .. } => op::STATFS,
+            Request::Lock(_) => op::LOCK,
         }
     }
 
@@ -308,6 +379,7 @@ impl Request<'_> {
             Request::Read { fh, .. } => fh.encoded_len() + 12,
             Request::Write { fh, data, .. } => fh.encoded_len() + 8 + 1 + 4 + data.len(),
             Request::Fsync { fh, .. } => fh.encoded_len() + 1,
+            Request::Lock(l) => l.fh.encoded_len() + LOCK_ARGS_LEN,
         }
     }
 
@@ -404,6 +476,18 @@ impl Request<'_> {
             Request::Fsync { fh, datasync } => {
                 w.fh(&fh);
                 w.u8(datasync as u8);
+            }
+            Request::Lock(l) => {
+                if !l.valid() {
+                    return Err(RemoteError::BadLock);
+                }
+                w.fh(&l.fh);
+                w.u64(l.owner);
+                w.u8(l.kind);
+                w.u8(l.cmd);
+                w.u8(l.ty);
+                w.u64(l.start);
+                w.u64(l.end);
             }
         }
         Ok(w.finish())
@@ -524,6 +608,21 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
             Request::Write { fh, offset, sync, data: r.take(n)? }
         }
         op::FSYNC => Request::Fsync { fh: r.fh()?, datasync: r.bool()? },
+        op::LOCK => {
+            let l = LockReq {
+                fh: r.fh()?,
+                owner: r.u64()?,
+                kind: r.u8()?,
+                cmd: r.u8()?,
+                ty: r.u8()?,
+                start: r.u64()?,
+                end: r.u64()?,
+            };
+            if !l.valid() {
+                return Err(RemoteError::BadLock);
+            }
+            Request::Lock(l)
+        }
         o => return Err(RemoteError::UnknownOp(o)),
     };
     r.end()?;
@@ -533,7 +632,7 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
 /// A successful result. Which variant belongs to which op is fixed:
 /// GETROOT, LOOKUP, MKNOD, MKDIR, SYMLINK → `Entry`; GETATTR, SETATTR, LINK → `Attr`;
 /// UNLINK, RMDIR, RENAME, FSYNC → `Done`; READDIR → `Dirents`; READ, READLINK → `Data`;
-/// WRITE → `Written`; STATFS → `StatFs`.
+/// WRITE → `Written`; STATFS → `StatFs`; LOCK → `Lock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply<'a> {
     Entry { fh: Fh, attr: Attr },
@@ -545,6 +644,7 @@ pub enum Reply<'a> {
     Data(&'a [u8]),
     Written { count: u32, attr: Attr },
     StatFs(StatFs),
+    Lock(LockInfo),
 }
 
 /// The reply shape an op expects.
@@ -558,6 +658,7 @@ fn reply_matches(op: u8, reply: &Reply<'_>) -> bool {
             | (op::READ | op::READLINK, Reply::Data(_))
             | (op::WRITE, Reply::Written { .. })
             | (op::STATFS, Reply::StatFs(_))
+            | (op::LOCK, Reply::Lock(_))
     )
 }
 
@@ -570,6 +671,7 @@ fn reply_body_len(reply: &Reply<'_>) -> usize {
         Reply::Data(d) => 4 + d.len(),
         Reply::Written { .. } => 4 + ATTR_LEN,
         Reply::StatFs(_) => STATFS_LEN,
+        Reply::Lock(_) => LOCK_INFO_LEN,
     }
 }
 
@@ -627,6 +729,15 @@ pub fn encode_reply(op: u8, id: u64, result: &Result<Reply<'_>, u32>, out: &mut 
                         w.u64(v);
                     }
                 }
+                Reply::Lock(l) => {
+                    if l.ty > lock::UNLOCK {
+                        return Err(RemoteError::BadLock);
+                    }
+                    w.u8(l.ty);
+                    w.u64(l.start);
+                    w.u64(l.end);
+                    w.u32(l.pid);
+                }
             }
         }
     }
@@ -680,6 +791,13 @@ pub fn decode_reply(buf: &[u8]) -> Result<(Header, Result<Reply<'_>, u32>), Remo
             ffree: r.u64()?,
             namelen: r.u64()?,
         }),
+        op::LOCK => {
+            let l = LockInfo { ty: r.u8()?, start: r.u64()?, end: r.u64()?, pid: r.u32()? };
+            if l.ty > lock::UNLOCK {
+                return Err(RemoteError::BadLock);
+            }
+            Reply::Lock(l)
+        }
         o => return Err(RemoteError::UnknownOp(o)),
     };
     r.end()?;

@@ -50,7 +50,14 @@ fn all_requests(data: &[u8]) -> Vec<Request<'_>> {
         Request::Write { fh: fh(16), offset: 3, sync: true, data },
         Request::Fsync { fh: fh(17), datasync: false },
         Request::StatFs { fh: fh(18) },
+        Request::Lock(posix_lock(lock::SET, lock::WRITE, 10, 19)),
+        Request::Lock(LockReq { kind: lock::FLOCK, ..posix_lock(lock::SET, lock::READ, 0, lock::EOF) }),
+        Request::Lock(posix_lock(lock::TEST, lock::READ, 0, lock::EOF)),
     ]
+}
+
+fn posix_lock(cmd: u8, ty: u8, start: u64, end: u64) -> LockReq {
+    LockReq { fh: fh(19), owner: 0xdead_beef_0000_0001, kind: lock::POSIX, cmd, ty, start, end }
 }
 
 fn encode_req(req: &Request<'_>, id: u64, c: &Creds) -> Vec<u8> {
@@ -93,6 +100,8 @@ fn all_replies(data: &[u8]) -> Vec<(u8, Reply<'_>)> {
         (op::READLINK, Reply::Data(b"../x")),
         (op::WRITE, Reply::Written { count: 5, attr: attr() }),
         (op::STATFS, Reply::StatFs(StatFs { bsize: 4096, blocks: 10, bfree: 5, bavail: 4, files: 100, ffree: 50, namelen: 255 })),
+        (op::LOCK, Reply::Lock(LockInfo { ty: lock::WRITE, start: 5, end: lock::EOF, pid: 4242 })),
+        (op::LOCK, Reply::Lock(LockInfo { ty: lock::UNLOCK, ..Default::default() })),
     ]
 }
 
@@ -250,6 +259,33 @@ fn bad_arguments_are_refused_on_both_sides() {
     let mut b = fsync;
     *b.last_mut().unwrap() = 2;
     assert!(decode_request(&b).is_err());
+
+    // LOCK: unknown fields, inverted or oversized ranges, partial flocks, a TEST of UNLOCK.
+    let flock = LockReq { kind: lock::FLOCK, ..posix_lock(lock::SET, lock::WRITE, 0, lock::EOF) };
+    for bad in [
+        LockReq { kind: 2, ..posix_lock(lock::SET, lock::READ, 0, 1) },
+        posix_lock(2, lock::READ, 0, 1),
+        posix_lock(lock::SET, 3, 0, 1),
+        posix_lock(lock::SET, lock::READ, 5, 4),
+        posix_lock(lock::SET, lock::READ, 0, lock::EOF + 1),
+        posix_lock(lock::TEST, lock::UNLOCK, 0, 1),
+        LockReq { end: 100, ..flock },
+        LockReq { cmd: lock::TEST, ..flock },
+    ] {
+        assert_eq!(Request::Lock(bad).encode(1, &creds(), &mut out).unwrap_err(), RemoteError::BadLock, "{bad:?}");
+    }
+    let good = encode_req(&Request::Lock(posix_lock(lock::SET, lock::READ, 0, 9)), 1, &creds());
+    let ty_at = good.len() - 17;
+    let mut b = good.clone();
+    b[ty_at] = 3;
+    assert_eq!(decode_request(&b).unwrap_err(), RemoteError::BadLock);
+    let mut b = good;
+    b[ty_at + 1..ty_at + 9].copy_from_slice(&10u64.to_le_bytes()); // start 10 > end 9
+    assert_eq!(decode_request(&b).unwrap_err(), RemoteError::BadLock);
+    assert!(posix_lock(lock::SET, lock::UNLOCK, 0, lock::EOF).releases_all());
+    assert!(!posix_lock(lock::SET, lock::UNLOCK, 1, lock::EOF).releases_all());
+    let bad_info = Reply::Lock(LockInfo { ty: 3, ..Default::default() });
+    assert_eq!(encode_reply(op::LOCK, 1, &Ok(bad_info), &mut out).unwrap_err(), RemoteError::BadLock);
 }
 
 #[test]

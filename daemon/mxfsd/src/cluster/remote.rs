@@ -223,7 +223,7 @@ impl Router {
                 let sink = Box::new(move |msg| {
                     let _ = tx.send(Event::Remote(RemoteEvent::ToPeer { node: from, msg }));
                 });
-                x.submit(payload, Responder::new(h, sink));
+                x.submit_from(from, payload, Responder::new(h, sink));
             }
             _ => {
                 log::info!("peer {from:#010x}: remote request {} to a node that does not serve the volume (any more)", h.id);
@@ -231,6 +231,14 @@ impl Router {
                     let _ = m.send(from, msg_type::REMOTE_OP, error_reply(h.op, h.id, ERR_NOT_SERVING as Errno));
                 }
             }
+        }
+    }
+
+    /// A new view: an owner releases the locks of nodes that left it (their processes are
+    /// gone or fenced).
+    pub fn view(&mut self, in_view: impl Fn(u32) -> bool) {
+        if let (Some((role::OWNER, _)), Some(x)) = (self.role, &self.executor) {
+            x.view(in_view);
         }
     }
 

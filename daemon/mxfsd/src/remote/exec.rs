@@ -14,8 +14,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mxfs_uapi::genl::SUPER_MAGIC;
-use mxfs_uapi::remote::decode_request;
+use mxfs_uapi::remote::{decode_request, Request};
 
+use super::locks::LockTable;
 use super::ops::{execute, Out};
 use super::sys::{self, Errno, ThreadCreds};
 use super::Responder;
@@ -105,14 +106,20 @@ impl MountRoot {
     }
 }
 
+/// The node id requests of this node's own kernel run as (real node ids are never 0).
+pub const THIS_NODE: u32 = 0;
+
 struct Job {
     msg: Vec<u8>,
     reply: Responder,
+    /// The asking node: locks are held per node.
+    from: u32,
 }
 
 pub struct Executor {
     tx: Option<SyncSender<Job>>,
     threads: Vec<JoinHandle<()>>,
+    locks: Arc<LockTable>,
     /// Dropped last, by whoever drops the executor: a mount the root holds is then closed by
     /// that thread, not by an exiting worker (whose descriptors close only after a join).
     _root: Arc<MountRoot>,
@@ -127,22 +134,29 @@ impl Executor {
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
         let root = Arc::new(root);
+        let locks = Arc::new(LockTable::default());
         let mut threads = Vec::new();
         for _ in 0..WORKERS {
-            let (rx, root) = (rx.clone(), root.clone());
+            let (rx, root, locks) = (rx.clone(), root.clone(), locks.clone());
             let t = std::thread::Builder::new()
                 .name("mxfsd-remote".into())
-                .spawn(move || worker(&rx, &root))
+                .spawn(move || worker(&rx, &root, &locks))
                 .map_err(|e| format!("cannot start a remote-operation worker: {e}"))?;
             threads.push(t);
         }
-        Ok(Executor { tx: Some(tx), threads, _root: root })
+        Ok(Executor { tx: Some(tx), threads, locks, _root: root })
     }
 
-    /// Queues one request; answers EAGAIN at once when the workers are that far behind.
+    /// Queues one request of this node's kernel.
     pub fn submit(&self, msg: Vec<u8>, reply: Responder) {
+        self.submit_from(THIS_NODE, msg, reply)
+    }
+
+    /// Queues one request of node `from`; answers EAGAIN at once when the workers are that
+    /// far behind.
+    pub fn submit_from(&self, from: u32, msg: Vec<u8>, reply: Responder) {
         let Some(tx) = &self.tx else { return reply.fail(libc::EIO as Errno) };
-        match tx.try_send(Job { msg, reply }) {
+        match tx.try_send(Job { msg, reply, from }) {
             Ok(()) => {}
             Err(TrySendError::Full(j)) => {
                 log::warn!("remote operation queue full ({QUEUE}); answering EAGAIN");
@@ -150,6 +164,22 @@ impl Executor {
             }
             Err(TrySendError::Disconnected(j)) => j.reply.fail(libc::EIO as Errno),
         }
+    }
+}
+
+impl Executor {
+    /// The view changed: locks of nodes no longer in it are released.
+    pub fn view(&self, in_view: impl Fn(u32) -> bool) {
+        let n = self.locks.retain_nodes(|node| node == THIS_NODE || in_view(node));
+        if n > 0 {
+            log::info!("released the locks of departed nodes ({n} lock files)");
+        }
+    }
+
+    /// Lock files held for remote callers.
+    #[cfg(test)]
+    pub fn lock_files(&self) -> usize {
+        self.locks.open_files()
     }
 }
 
@@ -163,18 +193,18 @@ impl Drop for Executor {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, root: &MountRoot) {
+fn worker(rx: &Mutex<Receiver<Job>>, root: &MountRoot, locks: &LockTable) {
     let me = ThreadCreds::new();
     loop {
         let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(j) => j,
             Err(_) => return,
         };
-        run(&me, root, job);
+        run(&me, root, locks, job);
     }
 }
 
-fn run(me: &ThreadCreds, root: &MountRoot, job: Job) {
+fn run(me: &ThreadCreds, root: &MountRoot, locks: &LockTable, job: Job) {
     let (h, creds, req) = match decode_request(&job.msg) {
         Ok(r) => r,
         Err(e) => {
@@ -186,7 +216,11 @@ fn run(me: &ThreadCreds, root: &MountRoot, job: Job) {
         Ok(m) => m,
         Err(e) => return job.reply.fail(e),
     };
-    let result: Result<Out, Errno> = execute(mount.as_raw_fd(), me, &creds, &req);
+    let result: Result<Out, Errno> = match req {
+        // Locks run as the daemon: the caller's open already passed its access checks.
+        Request::Lock(l) => locks.apply(mount.as_raw_fd(), job.from, &l).map(Out::Lock),
+        _ => execute(mount.as_raw_fd(), me, &creds, &req),
+    };
     if let Err(e) = &result {
         // Errors the caller caused (ENOENT, EACCES, ...) are routine; these point at the
         // volume or at us.

@@ -13,6 +13,7 @@ pub mod dirents;
 pub mod election;
 pub mod exec;
 pub mod kernel;
+pub mod locks;
 pub mod retry;
 pub mod ops;
 pub mod sys;

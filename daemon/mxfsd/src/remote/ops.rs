@@ -8,7 +8,7 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use mxfs_uapi::remote::{set, Attr, Creds, Fh, Reply, Request, SetAttr, StatFs, MAX_DIRENTS, MAX_IO, PATH_MAX};
+use mxfs_uapi::remote::{set, Attr, Creds, Fh, LockInfo, Reply, Request, SetAttr, StatFs, MAX_DIRENTS, MAX_IO, PATH_MAX};
 
 use super::dirents;
 use super::sys::{self, cstr, Errno, ThreadCreds};
@@ -23,6 +23,7 @@ pub enum Out {
     Data(Vec<u8>),
     Written { count: u32, attr: Attr },
     StatFs(StatFs),
+    Lock(LockInfo),
 }
 
 impl Out {
@@ -35,6 +36,7 @@ impl Out {
             Out::Data(d) => Reply::Data(d),
             Out::Written { count, attr } => Reply::Written { count: *count, attr: *attr },
             Out::StatFs(s) => Reply::StatFs(*s),
+            Out::Lock(l) => Reply::Lock(*l),
         }
     }
 }
@@ -192,6 +194,8 @@ pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>)
             let count = write(&f, offset, data)?;
             Ok(Out::Written { count, attr: sys::attr(f.as_raw_fd())? })
         }
+        // Locks outlive the request: the executor's lock table holds them (`locks`).
+        Request::Lock(_) => Err(EINVAL),
     }
 }
 

@@ -36,10 +36,26 @@ impl World {
     }
 
     fn raw(&self, msg: Vec<u8>) -> Vec<u8> {
+        self.raw_from(super::exec::THIS_NODE, msg)
+    }
+
+    fn raw_from(&self, node: u32, msg: Vec<u8>) -> Vec<u8> {
         let h = decode_header(&msg).unwrap();
         let (tx, rx) = channel();
-        self.x.submit(msg, Responder::new(h, Box::new(move |b| tx.send(b).unwrap())));
+        self.x.submit_from(node, msg, Responder::new(h, Box::new(move |b| tx.send(b).unwrap())));
         rx.recv_timeout(Duration::from_secs(20)).expect("a reply")
+    }
+
+    /// A LOCK request from `node`: the lock taken or the conflict, or the errno.
+    fn lock(&self, node: u32, l: LockReq) -> Result<LockInfo, u32> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let n = Request::Lock(l).encode(1, &who(0), &mut buf).unwrap();
+        buf.truncate(n);
+        match decode_reply(&self.raw_from(node, buf)).unwrap().1 {
+            Ok(Reply::Lock(info)) => Ok(info),
+            Ok(other) => panic!("LOCK gave {other:?}"),
+            Err(e) => Err(e),
+        }
     }
 
     fn call(&self, c: &Creds, req: Request<'_>) -> Vec<u8> {
@@ -214,4 +230,59 @@ fn credentials_are_per_request_and_per_thread() {
     }
     // This thread's own identity is untouched.
     assert_eq!(unsafe { libc::syscall(libc::SYS_setfsuid, u32::MAX) }, 0);
+}
+
+#[test]
+fn locks_conflict_between_nodes_and_owners_and_go_with_their_node() {
+    let Some(w) = World::new() else { return };
+    let root = who(0);
+    let (top, _) = w.entry(&root, Request::GetRoot);
+    let (f, _) = w.entry(&root, Request::Mknod { dir: top, name: b"locked", mode: libc::S_IFREG | 0o644, rdev_major: 0, rdev_minor: 0 });
+    let (fifo, _) = w.entry(&root, Request::Mknod { dir: top, name: b"fifo", mode: libc::S_IFIFO | 0o644, rdev_major: 0, rdev_minor: 0 });
+    let posix = |owner, cmd, ty, start, end| LockReq { fh: f, owner, kind: lock::POSIX, cmd, ty, start, end };
+    let flock = |owner, ty| LockReq { fh: f, owner, kind: lock::FLOCK, cmd: lock::SET, ty, start: 0, end: lock::EOF };
+    let eagain = Err(E(libc::EAGAIN));
+
+    // Node A owner 1 write-locks bytes 0..=9: B conflicts inside, not outside; the same owner
+    // on another node is another owner.
+    assert_eq!(w.lock(A, posix(1, lock::SET, lock::WRITE, 0, 9)).map(|i| i.ty), Ok(lock::WRITE));
+    assert_eq!(w.lock(B, posix(1, lock::SET, lock::WRITE, 5, 5)), eagain);
+    assert_eq!(w.lock(B, posix(1, lock::SET, lock::READ, 10, lock::EOF)).map(|i| i.start), Ok(10));
+    assert_eq!(w.lock(A, posix(2, lock::SET, lock::READ, 9, 9)), eagain);
+    // TEST names the conflict; an owner never conflicts with itself.
+    let seen = w.lock(B, posix(7, lock::TEST, lock::READ, 0, lock::EOF)).unwrap();
+    assert_eq!((seen.ty, seen.start, seen.end), (lock::WRITE, 0, 9));
+    assert_eq!(w.lock(A, posix(1, lock::TEST, lock::WRITE, 0, 9)).map(|i| i.ty), Ok(lock::UNLOCK));
+    assert_eq!(w.x.lock_files(), 2);
+
+    // A partial unlock frees that part only; releasing the whole file closes the lock file.
+    assert!(w.lock(A, posix(1, lock::SET, lock::UNLOCK, 5, 9)).is_ok());
+    assert!(w.lock(B, posix(1, lock::SET, lock::WRITE, 5, 9)).is_ok());
+    assert_eq!(w.lock(B, posix(1, lock::SET, lock::WRITE, 4, 4)), eagain);
+    assert!(w.lock(A, posix(1, lock::SET, lock::UNLOCK, 0, lock::EOF)).is_ok());
+    assert!(w.lock(B, posix(1, lock::SET, lock::WRITE, 0, 4)).is_ok());
+    assert_eq!(w.x.lock_files(), 1);
+    // Releasing what was never locked succeeds and opens nothing.
+    assert!(w.lock(A, posix(9, lock::SET, lock::UNLOCK, 0, lock::EOF)).is_ok());
+    assert_eq!(w.x.lock_files(), 1);
+
+    // flock: shared with shared, exclusive with nothing; independent of fcntl locks.
+    assert!(w.lock(A, flock(1, lock::READ)).is_ok());
+    assert!(w.lock(B, flock(2, lock::READ)).is_ok());
+    assert_eq!(w.lock(B, flock(3, lock::WRITE)), eagain);
+    assert!(w.lock(B, flock(2, lock::UNLOCK)).is_ok());
+
+    // Node B leaves the view: its locks go, node A's stay.
+    w.x.view(|n| n == A);
+    assert!(w.lock(A, posix(1, lock::SET, lock::WRITE, 0, 9)).is_ok());
+    assert_eq!(w.lock(A, flock(4, lock::WRITE)), eagain, "A's own shared flock (owner 1) stays");
+    w.x.view(|_| false);
+    assert_eq!(w.x.lock_files(), 0);
+
+    // Special files are not opened on the owner's behalf; a missing file is ESTALE.
+    let on_fifo = LockReq { fh: fifo, ..posix(1, lock::SET, lock::READ, 0, 0) };
+    assert_eq!(w.lock(A, on_fifo), Err(E(libc::EINVAL)));
+    let gone = Fh::new(f.ty, &[0xff; 8]).unwrap();
+    assert!(w.lock(A, LockReq { fh: gone, ..posix(1, lock::SET, lock::READ, 0, 0) }).is_err());
+    assert_eq!(w.x.lock_files(), 0, "failed locks keep no file open");
 }
