@@ -13,6 +13,7 @@
 #include <linux/exportfs.h>
 #include <linux/fiemap.h>
 #include <linux/fileattr.h>
+#include <linux/filelock.h>
 #include <linux/posix_acl.h>
 #include <linux/posix_acl_xattr.h>
 #include <linux/xattr.h>
@@ -44,6 +45,7 @@ const blk_mode_t MXFS_BLK_OPEN_READ = BLK_OPEN_READ;
 const unsigned long MXFS_HZ = HZ;
 const int MXFS_IOCB_APPEND = IOCB_APPEND;
 const int MXFS_IOCB_DSYNC = IOCB_DSYNC;
+const loff_t MXFS_OFFSET_MAX = OFFSET_MAX;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);
@@ -89,3 +91,4 @@ void mxfs_i_size_write(struct inode *inode, loff_t size);
 dev_t mxfs_mkdev(unsigned int major, unsigned int minor);
 unsigned int mxfs_major(dev_t dev);
 unsigned int mxfs_minor(dev_t dev);
+bool mxfs_signal_pending(void);

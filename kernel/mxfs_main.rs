@@ -15,6 +15,7 @@ mod export;
 mod fence;
 mod file;
 mod inode;
+mod locks;
 mod lower;
 mod netlink;
 mod options;

@@ -17,6 +17,7 @@ struct pid *mxfs_get_current_pid(void) { return get_task_pid(current, PIDTYPE_PI
 pid_t mxfs_current_tgid(void) { return task_tgid_nr(current); }
 pid_t mxfs_pid_nr(struct pid *pid) { return pid_nr(pid); }
 bool mxfs_fatal_signal_pending(void) { return fatal_signal_pending(current); }
+bool mxfs_signal_pending(void) { return signal_pending(current); }
 int mxfs_genlmsg_unicast(struct sk_buff *skb, u32 portid) { return genlmsg_unicast(&init_net, skb, portid); }
 const struct cred *mxfs_current_cred(void) { return current_cred(); }
 void mxfs_init_completion(struct completion *c) { init_completion(c); }

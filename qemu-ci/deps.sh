@@ -44,3 +44,17 @@ if ! [ -x "$CACHE/tools/bin/pjdfstest" ]; then
   log "installing pjdfstest 0.2.2 into $CACHE/tools"
   cargo install --quiet --locked pjdfstest --version 0.2.2 --root "$CACHE/tools"
 fi
+
+# ctdb's ping_pong (byte-range locks across nodes, tests/guest/cluster-locks.sh): the one
+# program of Debian's ctdb package the tests need (it links only libc), unpacked into
+# $CACHE/tools rather than installing the package and its services on the host.
+if ! [ -x "$CACHE/tools/bin/ping_pong" ]; then
+  log "installing ctdb's ping_pong into $CACHE/tools"
+  tmp=$(mktemp -d)
+  ( cd "$tmp" && { apt-get download -qq ctdb 2>/dev/null || { apt-get update -qq && apt-get download -qq ctdb; }; } ) \
+    || { rm -rf "$tmp"; die "cannot download Debian's ctdb package"; }
+  dpkg-deb -x "$tmp"/ctdb_*.deb "$tmp/pkg"
+  mkdir -p "$CACHE/tools/bin"
+  install -m 0755 "$tmp/pkg/usr/bin/ping_pong" "$CACHE/tools/bin/ping_pong"
+  rm -rf "$tmp"
+fi

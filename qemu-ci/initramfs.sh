@@ -48,6 +48,8 @@ add_product "$KO" "/usr/lib/modules/$RELEASE/extra/mxfs.ko"
 
 tools=()
 for t in "${HOST_TOOLS[@]}" ${MXFS_EXTRA_BINS:-}; do tools+=("$(host_path "$t"):/usr/bin/$t"); done
+# ctdb's byte-range lock test (qemu-ci/deps.sh unpacks it).
+if [ -x "$CACHE/tools/bin/ping_pong" ]; then tools+=("$CACHE/tools/bin/ping_pong:/usr/bin/ping_pong"); else log "warning: $CACHE/tools/bin/ping_pong missing (run qemu-ci/deps.sh)"; fi
 busybox=$(host_path busybox)
 
 # Cache key: contents of every input, the guest paths they go to, and the kernel release.

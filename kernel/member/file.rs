@@ -18,6 +18,8 @@ pub(crate) static FILE_FOPS: SyncTable<bindings::file_operations> = SyncTable(bi
     write_iter: Some(write_iter),
     llseek: Some(llseek),
     fsync: Some(fsync),
+    lock: Some(super::locks::lock),
+    flock: Some(super::locks::flock),
     ..zeroed()
 });
 

@@ -7,6 +7,7 @@
 pub(crate) mod dir;
 pub(crate) mod file;
 pub(crate) mod inode;
+pub(crate) mod locks;
 
 use crate::bindings;
 use crate::lower::{self, zeroed, SyncTable};

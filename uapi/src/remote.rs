@@ -76,6 +76,9 @@ pub mod lock {
     pub const TEST: u8 = 0;
     /// `cmd`: take or release, never waiting (the member's kernel retries for F_SETLKW).
     pub const SET: u8 = 1;
+    /// `cmd`: take again a lock the previous owner had granted (after a failover or a
+    /// hand-over); the only kind of SET a new owner accepts during its grace period.
+    pub const RECLAIM: u8 = 2;
     pub const READ: u8 = 0;
     pub const WRITE: u8 = 1;
     pub const UNLOCK: u8 = 2;
@@ -309,11 +312,11 @@ const LOCK_ARGS_LEN: usize = 8 + 3 + 16;
 impl LockReq {
     /// Whether the fields make sense together (both codec sides check it).
     pub fn valid(&self) -> bool {
-        let known = self.kind <= lock::FLOCK && self.cmd <= lock::SET && self.ty <= lock::UNLOCK;
+        let known = self.kind <= lock::FLOCK && self.cmd <= lock::RECLAIM && self.ty <= lock::UNLOCK;
         let range = self.start <= self.end && self.end <= lock::EOF;
-        let flock = self.kind != lock::FLOCK || (self.cmd == lock::SET && self.start == 0 && self.end == lock::EOF);
-        let test = self.cmd != lock::TEST || self.ty != lock::UNLOCK;
-        known && range && flock && test
+        let flock = self.kind != lock::FLOCK || (self.cmd != lock::TEST && self.start == 0 && self.end == lock::EOF);
+        let no_unlock = self.ty != lock::UNLOCK || self.cmd == lock::SET;
+        known && range && flock && no_unlock
     }
 
     /// Releases everything this owner holds on the file.

@@ -53,6 +53,7 @@ fn all_requests(data: &[u8]) -> Vec<Request<'_>> {
         Request::Lock(posix_lock(lock::SET, lock::WRITE, 10, 19)),
         Request::Lock(LockReq { kind: lock::FLOCK, ..posix_lock(lock::SET, lock::READ, 0, lock::EOF) }),
         Request::Lock(posix_lock(lock::TEST, lock::READ, 0, lock::EOF)),
+        Request::Lock(posix_lock(lock::RECLAIM, lock::READ, 7, 7)),
     ]
 }
 
@@ -264,7 +265,8 @@ fn bad_arguments_are_refused_on_both_sides() {
     let flock = LockReq { kind: lock::FLOCK, ..posix_lock(lock::SET, lock::WRITE, 0, lock::EOF) };
     for bad in [
         LockReq { kind: 2, ..posix_lock(lock::SET, lock::READ, 0, 1) },
-        posix_lock(2, lock::READ, 0, 1),
+        posix_lock(3, lock::READ, 0, 1),
+        posix_lock(lock::RECLAIM, lock::UNLOCK, 0, 1),
         posix_lock(lock::SET, 3, 0, 1),
         posix_lock(lock::SET, lock::READ, 5, 4),
         posix_lock(lock::SET, lock::READ, 0, lock::EOF + 1),

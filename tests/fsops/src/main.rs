@@ -7,11 +7,14 @@
 //!   fsops errnos DIR           run operations that must fail, print "<op> <ERRNO>" lines
 //!   fsops mcast-recv GROUP PORT SECONDS, fsops mcast-send GROUP PORT TEXT [N]
 //!                              UDP multicast probes for the multi-VM tests (see mcast.rs)
+//!   fsops lock FILE CMD TYPE START LEN [HOLD]
+//!                              one fcntl lock call, its outcome, the lock held (see locks.rs)
 //!
 //! Exit status: 0 success, 1 mismatches (one line each on stdout), 2 usage or setup error.
 
 mod errnos;
 mod fsys;
+mod locks;
 mod mcast;
 mod model;
 mod rng;
@@ -22,7 +25,8 @@ use std::process::ExitCode;
 
 const USAGE: &str =
     "usage: fsops populate DIR ROUND | fsops verify DIR ROUND | fsops errnos DIR\n       \
-                     fsops mcast-recv GROUP PORT SECONDS | fsops mcast-send GROUP PORT TEXT [N]";
+                     fsops mcast-recv GROUP PORT SECONDS | fsops mcast-send GROUP PORT TEXT [N]\n       \
+                     fsops lock FILE CMD TYPE START LEN [HOLD]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -90,6 +94,7 @@ fn run(argv: &[&str]) -> Result<ExitCode, String> {
         ["mcast-recv", group, port, seconds] => mcast::recv(group, port, seconds),
         ["mcast-send", group, port, text] => mcast::send(group, port, text, None),
         ["mcast-send", group, port, text, n] => mcast::send(group, port, text, Some(n)),
+        ["lock", rest @ ..] => locks::run(rest),
         _ => Err(USAGE.to_string()),
     }
 }

@@ -132,6 +132,10 @@ pub fn errno_name(e: i32) -> String {
         libc::ETXTBSY => "ETXTBSY",
         libc::ESTALE => "ESTALE",
         libc::ENOTTY => "ENOTTY",
+        libc::EAGAIN => "EAGAIN",
+        libc::EINTR => "EINTR",
+        libc::EDEADLK => "EDEADLK",
+        libc::ENOLCK => "ENOLCK",
         _ => return format!("errno{e}"),
     };
     name.to_string()

@@ -272,7 +272,7 @@ fn inquiries() -> Vec<Vec<u8>> {
 }
 
 fn remote_messages() -> Vec<Vec<u8>> {
-    use mxfs_uapi::remote::{encode_reply, Attr, Creds, Dirent, Fh, Reply, Request, SetAttr, StatFs, Time, MAX_MSG};
+    use mxfs_uapi::remote::{encode_reply, lock, Attr, Creds, Dirent, Fh, LockInfo, LockReq, Reply, Request, SetAttr, StatFs, Time, MAX_MSG};
     let fh = Fh::new(1, &[7; 12]).expect("seed handle fits");
     let creds = Creds::new(1000, 100, &[100, 27]);
     let attr = Attr { ino: 131, size: 4096, mode: 0o100644, nlink: 1, mtime: Time { sec: 5, nsec: 6 }, ..Default::default() };
@@ -287,6 +287,7 @@ fn remote_messages() -> Vec<Vec<u8>> {
         Request::Rename { from_dir: fh, from: b"a", to_dir: fh, to: b"b", flags: 1 },
         Request::Write { fh, offset: 8, sync: true, data: &data },
         Request::Fsync { fh, datasync: false },
+        Request::Lock(LockReq { fh, owner: 9, kind: lock::POSIX, cmd: lock::SET, ty: lock::WRITE, start: 1, end: 1 }),
     ];
     let mut out = Vec::new();
     for (i, r) in requests.iter().enumerate() {
@@ -301,13 +302,14 @@ fn remote_messages() -> Vec<Vec<u8>> {
         pos = Dirent { ino: 128 + i as u64, cookie: i as u64 + 1, dtype: 4, name }.encode_at(&mut ents, pos).expect("seed dirent fits");
     }
     ents.truncate(pos);
-    let replies: [(u8, Result<Reply<'_>, u32>); 6] = [
+    let replies: [(u8, Result<Reply<'_>, u32>); 7] = [
         (2, Ok(Reply::Entry { fh, attr })),
         (3, Ok(Reply::Attr(attr))),
         (5, Ok(Reply::Dirents { eof: true, data: &ents })),
         (14, Ok(Reply::Data(&data))),
         (17, Ok(Reply::StatFs(StatFs { bsize: 4096, blocks: 10, ..Default::default() }))),
         (10, Err(2)),
+        (18, Ok(Reply::Lock(LockInfo { ty: lock::READ, start: 0, end: lock::EOF, pid: 7 }))),
     ];
     for (i, (op, r)) in replies.iter().enumerate() {
         let mut buf = vec![0u8; MAX_MSG];

@@ -16,6 +16,7 @@ pub mod kernel;
 pub mod locks;
 pub mod retry;
 pub mod ops;
+pub mod reclaim;
 pub mod sys;
 
 use mxfs_uapi::remote::{decode_header, encode_reply, Header, Reply, MAX_MSG};
