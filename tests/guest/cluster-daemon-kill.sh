@@ -10,7 +10,8 @@
 #     member's requests wait; once the dead owner is fenced the member takes the volume over
 #     (mounts the XFS itself, log recovery) and they complete: applications see a pause. A file
 #     with writes only the dead owner held fails its next fsync with EIO, once. Every fsynced
-#     file is read back by checksum, also after a fresh mount.
+#     file is read back by checksum, also after a fresh mount. A byte-range lock the member
+#     held from the dead owner is taken again from the new one (reclaim): it still excludes.
 . /tests/guest/lib.sh
 . /tests/guest/cluster.lib
 . /tests/guest/cluster.product.lib
@@ -57,6 +58,10 @@ barrier remounted
 # --- the owner's daemon ----------------------------------------------------------------------
 if [ "$me" = 1 ]; then
   check "member writes a file without fsync" dd if=/dev/urandom of="$MNT/unsynced" bs=64k count=2 status=none
+  check "member makes a lock file" dd if=/dev/zero of="$MNT/locked" bs=4k count=1 conv=fsync status=none
+  fsops lock "$MNT/locked" setlk w 0 100 900 >/tmp/holder.out 2>&1 &
+  holder=$!
+  wait_until "member write-locks bytes 0-99" 30 grep -q locked /tmp/holder.out
 fi
 barrier member-unsynced
 if [ "$me" = 0 ]; then
@@ -82,6 +87,11 @@ if [ "$me" = 1 ]; then
   check_fails "fsync of the file whose writes died with the owner fails" sync "$MNT/unsynced"
   assert_match "... with EIO" "Input/output error|I/O error" "$OUT"
   check "... once: the next fsync succeeds" sync "$MNT/unsynced"
+  assert_eq "the lock held from the dead owner was reclaimed: F_GETLK names it" "w 0 100" "$(fsops lock "$MNT/locked" getlk w 0 0)"
+  assert_eq "... and it still excludes another process" EAGAIN "$(fsops lock "$MNT/locked" setlk w 50 1)"
+  check "the holder exits" kill "$holder"
+  wait "$holder"
+  assert_eq "... which releases it" locked "$(fsops lock "$MNT/locked" setlk w 50 1)"
   dd if=/dev/urandom of=/tmp/n1 bs=64k count=8 status=none
   check "the new owner's mount keeps working: write and fsync" dd if=/tmp/n1 of="$MNT/n1" bs=64k conv=fsync status=none
   check "... mkdir" mkdir "$MNT/after-failover"

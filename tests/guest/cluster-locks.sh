@@ -39,6 +39,7 @@ barrier created
 # --- member holds, owner conflicts -----------------------------------------------------------
 if [ "$me" = 1 ]; then
   hold m1 "$F" setlk w 0 10 600
+  m1=$held
   outcome m1
   assert_eq "member write-locks bytes 0-9" locked "$OUT"
   hold m2 "$F" ofd-setlk r 100 0 600
@@ -62,7 +63,7 @@ fi
 if [ "$me" = 1 ]; then
   fetch 0 waiting 120
   kill "$held" # the OFD holder goes; the POSIX holder m1 is the one the owner waits for
-  check "member's holder exits" kill "$(pgrep -f "fsops lock $F setlk w 0 10")"
+  check "member's holder exits" kill "$m1"
 fi
 if [ "$me" = 0 ]; then
   outcome o1

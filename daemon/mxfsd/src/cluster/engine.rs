@@ -406,7 +406,8 @@ impl Engine {
                 // The owner is fenced once a view leaves it out. The node that fenced it takes
                 // over once its queued I/O has settled (`take_over`); the others elect later
                 // and find that node as the new owner (or take over if it could not).
-                self.remote.view(|node| v.nodes().any(|n| n.0 == u64::from(node)));
+                let others = v.nodes().filter(|n| n.0 != u64::from(self.p.ident.node_id)).count();
+                self.remote.view(others, |node| v.nodes().any(|n| n.0 == u64::from(node)));
                 if let Some((mxfs_uapi::genl::role::MEMBER, owner)) = self.remote.role() {
                     if !v.nodes().any(|n| n.0 == u64::from(owner)) {
                         self.remote.owner_gone(owner, now);

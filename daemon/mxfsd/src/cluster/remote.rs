@@ -6,6 +6,9 @@
 //! When the owner's connection drops, requests that may be sent again (`remote::retry`) are
 //! held, as are new ones, until the owner is back or a failover has found the next owner;
 //! the others are answered EIO. Held requests are answered EIO after [`HOLD_LIMIT_MS`].
+//!
+//! A member also keeps the model of the locks the owner granted it (`remote::reclaim`) and,
+//! when another node becomes the owner, takes them again there before anything held goes out.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{Sender, SyncSender};
@@ -14,10 +17,11 @@ use std::sync::Arc;
 use mxfs_net::Mesh;
 use mxfs_uapi::genl::role;
 use mxfs_uapi::peer::msg_type;
-use mxfs_uapi::remote::{decode_header, decode_reply, decode_request, op, ERR_NOT_SERVING};
+use mxfs_uapi::remote::{decode_header, decode_reply, decode_request, lock, op, Creds, Header, Request, ERR_NOT_SERVING, MAX_MSG};
 
 use super::engine::Event;
 use crate::remote::exec::Executor;
+use crate::remote::reclaim::HeldLocks;
 use crate::remote::retry::{retry_safe, Durability};
 use crate::remote::sys::Errno;
 use crate::remote::{error_reply, Responder};
@@ -26,6 +30,8 @@ const EIO: Errno = libc::EIO as Errno;
 /// How long a request may wait for an owner (a failover takes the dead threshold, the view
 /// change and an XFS log recovery).
 pub const HOLD_LIMIT_MS: u64 = 180_000;
+/// Ids of requests this daemon makes itself (reclaims); the kernel's never get this high.
+const OWN_IDS: u64 = 1 << 63;
 
 pub enum RemoteEvent {
     /// A request from this node's kernel or a control client.
@@ -66,6 +72,11 @@ pub struct Router {
     malformed: u64,
     /// Whether a failover can bring a next owner; without one nothing is held (EIO at once).
     can_fail_over: bool,
+    /// Member side: the locks the owner granted this node.
+    locks: HeldLocks,
+    next_own_id: u64,
+    /// Nodes in the current view besides this one.
+    others_in_view: Option<usize>,
 }
 
 impl Router {
@@ -109,7 +120,9 @@ impl Router {
                 self.role = Some((role, owner));
                 if executor.is_some() {
                     self.executor = executor;
+                    self.maybe_end_grace();
                 }
+                self.reclaim(mesh, now);
                 self.release_held(mesh);
             }
             RemoteEvent::Abandon => {
@@ -128,6 +141,14 @@ impl Router {
     fn request(&mut self, msg: Vec<u8>, reply: Responder, mesh: Option<&Mesh>, now: u64) {
         if self.abandoned {
             return reply.fail(EIO);
+        }
+        // The local record of an unlocked range is gone already: so is the range to reclaim.
+        if reply.op() == op::LOCK {
+            if let Ok((_, _, Request::Lock(l))) = decode_request(&msg) {
+                if l.ty == lock::UNLOCK {
+                    self.locks.granted(&l);
+                }
+            }
         }
         // Only an fsync can be owed an EIO: other requests are not decoded here.
         if reply.op() == op::FSYNC {
@@ -208,6 +229,13 @@ impl Router {
                                     self.durability.answered(from, &req);
                                 }
                             }
+                            Ok((_, Ok(_))) if h.op == op::LOCK => {
+                                if let Ok((_, _, Request::Lock(l))) = decode_request(&p.msg) {
+                                    if l.ty != lock::UNLOCK {
+                                        self.locks.granted(&l);
+                                    }
+                                }
+                            }
                             _ => {}
                         }
                         p.reply.send(payload);
@@ -234,11 +262,50 @@ impl Router {
         }
     }
 
-    /// A new view: an owner releases the locks of nodes that left it (their processes are
-    /// gone or fenced).
-    pub fn view(&mut self, in_view: impl Fn(u32) -> bool) {
+    /// A new view with `others` nodes besides this one: an owner releases the locks of nodes
+    /// that left it (their processes are gone or fenced).
+    pub fn view(&mut self, others: usize, in_view: impl Fn(u32) -> bool) {
+        self.others_in_view = Some(others);
         if let (Some((role::OWNER, _)), Some(x)) = (self.role, &self.executor) {
             x.view(in_view);
+        }
+        self.maybe_end_grace();
+    }
+
+    /// A new owner alone in the view has nobody to wait for: its grace period ends.
+    fn maybe_end_grace(&self) {
+        if let (Some((role::OWNER, _)), Some(x), Some(0)) = (self.role, &self.executor, self.others_in_view) {
+            x.end_grace();
+        }
+    }
+
+    /// Takes the locks the previous owner granted again from the current one.
+    fn reclaim(&mut self, mesh: Option<&Mesh>, now: u64) {
+        let reclaims = self.locks.reclaims();
+        if reclaims.is_empty() {
+            return;
+        }
+        log::info!("reclaiming {} locks from the owner", reclaims.len());
+        for l in reclaims {
+            let id = OWN_IDS | self.next_own_id;
+            self.next_own_id += 1;
+            let mut msg = vec![0u8; MAX_MSG];
+            match Request::Lock(l).encode(id, &Creds::new(0, 0, &[]), &mut msg) {
+                Ok(n) => msg.truncate(n),
+                Err(e) => {
+                    log::error!("cannot encode a lock reclaim: {e}");
+                    continue;
+                }
+            }
+            let sink = Box::new(move |reply: Vec<u8>| {
+                if let Ok((_, Err(e))) = decode_reply(&reply) {
+                    log::error!(
+                        "lock reclaim failed ({}): bytes {}..={} of {:?} (owner {:#x}) no longer exclude other nodes",
+                        mxfs_nl::strerror(e as i32), l.start, l.end, l.fh, l.owner
+                    );
+                }
+            });
+            self.request(msg, Responder::new(Header { op: op::LOCK, is_reply: false, id }, sink), mesh, now);
         }
     }
 

@@ -133,8 +133,9 @@ impl Executor {
         unsafe { libc::umask(0) };
         let (tx, rx) = sync_channel::<Job>(QUEUE);
         let rx = Arc::new(Mutex::new(rx));
+        // A mount the daemon holds is a takeover: the previous owner's grants are reclaimed first.
+        let locks = Arc::new(if root.held.is_some() { LockTable::with_grace(super::locks::GRACE) } else { LockTable::default() });
         let root = Arc::new(root);
-        let locks = Arc::new(LockTable::default());
         let mut threads = Vec::new();
         for _ in 0..WORKERS {
             let (rx, root, locks) = (rx.clone(), root.clone(), locks.clone());
@@ -168,6 +169,11 @@ impl Executor {
 }
 
 impl Executor {
+    /// No other node can reclaim locks any more: new ones are granted from now on.
+    pub fn end_grace(&self) {
+        self.locks.end_grace();
+    }
+
     /// The view changed: locks of nodes no longer in it are released.
     pub fn view(&self, in_view: impl Fn(u32) -> bool) {
         let n = self.locks.retain_nodes(|node| node == THIS_NODE || in_view(node));

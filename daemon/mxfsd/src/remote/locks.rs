@@ -14,6 +14,7 @@
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use mxfs_uapi::remote::{lock, LockInfo, LockReq};
 
@@ -25,9 +26,14 @@ pub const MAX_FILES: usize = 4096;
 /// (node, lock owner, kind, handle type, handle bytes).
 type Key = (u32, u64, u8, i32, Vec<u8>);
 
+/// How long a new owner waits for reclaims: members elect again up to 45 s after a failover.
+pub const GRACE: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 pub struct LockTable {
     files: Mutex<HashMap<Key, OwnedFd>>,
+    /// End of the grace period, if one runs.
+    grace: Mutex<Option<Instant>>,
 }
 
 fn key(node: u32, l: &LockReq) -> Key {
@@ -35,8 +41,36 @@ fn key(node: u32, l: &LockReq) -> Key {
 }
 
 impl LockTable {
+    /// A table that refuses new locks for `grace` (a new owner's).
+    pub fn with_grace(grace: Duration) -> LockTable {
+        LockTable { grace: Mutex::new(Some(Instant::now() + grace)), ..Default::default() }
+    }
+
+    /// Ends the grace period (every node that could reclaim has).
+    pub fn end_grace(&self) {
+        if self.grace.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
+            log::info!("lock grace period over: new locks are granted");
+        }
+    }
+
+    fn in_grace(&self) -> bool {
+        let mut g = self.grace.lock().unwrap_or_else(|p| p.into_inner());
+        match *g {
+            Some(end) if Instant::now() < end => true,
+            Some(_) => {
+                *g = None;
+                log::info!("lock grace period over: new locks are granted");
+                false
+            }
+            None => false,
+        }
+    }
+
     /// Carries out `l` for `node` on the mount whose root is `mount`.
     pub fn apply(&self, mount: RawFd, node: u32, l: &LockReq) -> Result<LockInfo, Errno> {
+        if l.cmd == lock::SET && l.ty != lock::UNLOCK && self.in_grace() {
+            return Err(libc::EAGAIN as Errno);
+        }
         let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
         let k = key(node, l);
         if l.cmd == lock::TEST {

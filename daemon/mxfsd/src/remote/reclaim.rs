@@ -75,6 +75,7 @@ impl HeldLocks {
     }
 
     /// Held ranges.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.held.values().map(|(_, r)| r.len()).sum()
     }
