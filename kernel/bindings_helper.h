@@ -45,7 +45,6 @@ const blk_mode_t MXFS_BLK_OPEN_READ = BLK_OPEN_READ;
 const unsigned long MXFS_HZ = HZ;
 const int MXFS_IOCB_APPEND = IOCB_APPEND;
 const int MXFS_IOCB_DSYNC = IOCB_DSYNC;
-const loff_t MXFS_OFFSET_MAX = OFFSET_MAX;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);

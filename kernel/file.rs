@@ -26,8 +26,6 @@ pub(crate) static FILE_FOPS: SyncTable<bindings::file_operations> = SyncTable(bi
     copy_file_range: Some(copy_file_range),
     remap_file_range: Some(remap_file_range),
     fadvise: Some(fadvise),
-    lock: Some(crate::locks::lock),
-    flock: Some(crate::locks::flock),
     ..zeroed()
 });
 

@@ -15,7 +15,6 @@ mod export;
 mod fence;
 mod file;
 mod inode;
-mod locks;
 mod lower;
 mod netlink;
 mod options;

@@ -68,7 +68,7 @@ fi
 if [ "$me" = 0 ]; then
   outcome o1
   assert_eq "owner: F_SETLKW is granted once the member's process exits" locked "$OUT"
-  check "owner's F_SETLKW returns" wait "$held"
+  wait "$held"
 fi
 barrier phase1
 
@@ -136,14 +136,15 @@ PP=$MNT/ping_pong.dat
 on_node 0 check "owner creates the ping_pong file" sh -c "head -c 3 /dev/zero >$PP"
 barrier pp-file
 if [ "$me" = 0 ]; then
-  timeout -s INT 60 ping_pong -rw "$PP" 3 >/tmp/pp.out 2>&1 &
+  # (TERM: a background job of a non-interactive shell ignores SIGINT.)
+  timeout 60 ping_pong -rw "$PP" 3 >/tmp/pp.out 2>&1 &
   pp=$!
   publish pp started
 fi
 if [ "$me" = 1 ]; then
   fetch 0 pp 60
   sleep 2
-  timeout -s INT 25 ping_pong -rw "$PP" 3 >/tmp/pp.out 2>&1
+  timeout 25 ping_pong -rw "$PP" 3 >/tmp/pp.out 2>&1
   tr '\r' '\n' </tmp/pp.out >/tmp/pp.lines
   incr=$(grep 'data increment' /tmp/pp.lines | sed 's/.*= //' | tr '\n' ' ')
   rate=$(grep 'locks/sec' /tmp/pp.lines | tail -n 1 | tr -s ' ' | sed 's/^ //')
@@ -158,7 +159,7 @@ if [ "$me" = 1 ]; then
 fi
 if [ "$me" = 0 ]; then
   fetch 1 pp-member 120
-  kill -INT "$pp" 2>/dev/null
+  kill "$pp" 2>/dev/null
   wait "$pp"
   tr '\r' '\n' </tmp/pp.out >/tmp/pp.lines
   incr=$(grep 'data increment' /tmp/pp.lines | sed 's/.*= //' | tr '\n' ' ')

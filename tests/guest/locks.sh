@@ -40,10 +40,11 @@ assert_eq "/proc/locks is empty again" "" "$(cat /proc/locks)"
 # ctdb's ping_pong -rw, two processes, three locks: each byte goes up by 2 between two visits.
 PP=$MNT/pp
 check "create the ping_pong file" sh -c "head -c 3 /dev/zero >$PP"
-timeout -s INT 12 ping_pong -rw "$PP" 3 >/tmp/pp1.out 2>&1 &
+# (timeout's TERM: a background job of a non-interactive shell ignores SIGINT.)
+timeout 12 ping_pong -rw "$PP" 3 >/tmp/pp1.out 2>&1 &
 p1=$!
 sleep 1
-timeout -s INT 8 ping_pong -rw "$PP" 3 >/tmp/pp2.out 2>&1
+timeout 8 ping_pong -rw "$PP" 3 >/tmp/pp2.out 2>&1
 wait "$p1"
 tr '\r' '\n' </tmp/pp2.out >/tmp/pp2.lines
 say "ping_pong: $(grep -c 'data increment' /tmp/pp2.lines) increment changes, last rate $(grep locks/sec /tmp/pp2.lines | tail -n 1)"
