@@ -58,10 +58,10 @@ if [ "$me" = 0 ]; then
   hold o1 "$F" setlkw w 0 1
   sleep 3
   assert_eq "owner: F_SETLKW waits for the member's lock" "" "$(cat /tmp/o1.out)"
-  publish waiting yes
+  publish waiting1 yes
 fi
 if [ "$me" = 1 ]; then
-  fetch 0 waiting 120
+  fetch 0 waiting1 120
   kill "$held" # the OFD holder goes; the POSIX holder m1 is the one the owner waits for
   check "member's holder exits" kill "$m1"
 fi
@@ -85,10 +85,10 @@ if [ "$me" = 1 ]; then
   hold m3 "$F" setlkw w 0 1 600
   sleep 3
   assert_eq "member: F_SETLKW waits for the owner's lock" "" "$(cat /tmp/m3.out)"
-  publish waiting yes
+  publish waiting2 yes
 fi
 if [ "$me" = 0 ]; then
-  fetch 1 waiting 120
+  fetch 1 waiting2 120
   check "owner's holder exits" kill "$held"
 fi
 if [ "$me" = 1 ]; then
@@ -114,10 +114,10 @@ if [ "$me" = 0 ]; then
   hold o3 "$F" flock w 0 0
   sleep 3
   assert_eq "owner: a blocking exclusive flock waits" "" "$(cat /tmp/o3.out)"
-  publish waiting yes
+  publish waiting3 yes
 fi
 if [ "$me" = 1 ]; then
-  fetch 0 waiting 120
+  fetch 0 waiting3 120
   kill "$held"
 fi
 if [ "$me" = 0 ]; then
