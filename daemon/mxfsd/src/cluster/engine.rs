@@ -257,7 +257,7 @@ impl Engine {
                 next_tick = now + self.tick.as_millis() as u64;
                 self.feed(Input::Tick);
                 self.due_takeovers(now);
-                self.remote.tick(self.p.mesh.as_ref(), now);
+                self.remote.tick(now);
             }
             let wait = Duration::from_millis(next_tick.saturating_sub(clock::now_ms()));
             match rx.recv_timeout(wait) {

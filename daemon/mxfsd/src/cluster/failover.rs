@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mxfs_uapi::genl::role;
 
@@ -76,16 +76,7 @@ impl Failover {
         let loss = self.losses.fetch_add(1, Ordering::AcqRel) + 1;
         let me = self.clone();
         let spawned = std::thread::Builder::new().name("mxfsd-follow".into()).spawn(move || {
-            // Elect at the latest after `delay`; earlier once another node has written its
-            // name into the owner record (it took over: follow it now).
-            let end = Instant::now() + delay;
-            while Instant::now() < end && me.settled.load(Ordering::Acquire) < loss {
-                std::thread::sleep(Duration::from_secs(1));
-                if matches!(me.elector.recorded_owner(), Ok(Some(o)) if o != gone) {
-                    log::info!("the owner record names a new owner: electing now");
-                    break;
-                }
-            }
+            std::thread::sleep(delay);
             if me.settled.load(Ordering::Acquire) < loss {
                 me.start(gone);
             }

@@ -100,15 +100,9 @@ impl Elector {
 
     /// Whether the owner record names no owner (a clean unmount vacated it).
     pub fn owner_vacant(&self) -> Result<bool, String> {
-        Ok(self.recorded_owner()?.is_none())
-    }
-
-    /// The node the owner record names, if any. Read without the election lock: a hint of
-    /// who has taken over, which the election then confirms.
-    pub fn recorded_owner(&self) -> Result<Option<u32>, String> {
         let mut ls = setup::open(&self.disk.location, &self.volume)?;
         let rec = ls.read_owner().map_err(|e| format!("cannot read the owner record: {e}"))?;
-        Ok(rec.owner.map(|o| o.node_id))
+        Ok(rec.owner.is_none())
     }
 
     /// Vacates the owner record if it names this node; true if it did.

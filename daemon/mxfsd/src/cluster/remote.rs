@@ -30,8 +30,6 @@ const EIO: Errno = libc::EIO as Errno;
 /// How long a request may wait for an owner (a failover takes the dead threshold, the view
 /// change and an XFS log recovery).
 pub const HOLD_LIMIT_MS: u64 = 180_000;
-/// How often held requests are sent again while an owner is known.
-const RESEND_MS: u64 = 1_000;
 /// Ids of requests this daemon makes itself (reclaims); the kernel's never get this high.
 const OWN_IDS: u64 = 1 << 63;
 
@@ -53,8 +51,6 @@ struct InFlight {
     owner: u32,
     msg: Vec<u8>,
     reply: Responder,
-    /// When the request first had to wait for an owner (or was first sent).
-    since: u64,
 }
 
 struct Held {
@@ -81,8 +77,6 @@ pub struct Router {
     next_own_id: u64,
     /// Nodes in the current view besides this one.
     others_in_view: Option<usize>,
-    /// When held requests were last sent again.
-    last_resend: u64,
 }
 
 impl Router {
@@ -184,7 +178,7 @@ impl Router {
                 }
                 match mesh.map(|m| m.send(owner, msg_type::REMOTE_OP, msg.clone())) {
                     Some(Ok(())) => {
-                        self.pending.insert(reply.id(), InFlight { owner, msg, reply, since: now });
+                        self.pending.insert(reply.id(), InFlight { owner, msg, reply });
                     }
                     _ => {
                         log::debug!("remote op {} id {}: owner {owner:#010x} not connected", reply.op(), reply.id());
@@ -201,10 +195,6 @@ impl Router {
             return;
         }
         log::info!("resending {} held remote requests", self.held.len());
-        self.resend(mesh);
-    }
-
-    fn resend(&mut self, mesh: Option<&Mesh>) {
         for h in std::mem::take(&mut self.held) {
             self.request(h.msg, h.reply, mesh, h.since);
         }
@@ -230,8 +220,8 @@ impl Router {
                         match decode_reply(&payload) {
                             // Not carried out: wait for the next owner and send it again.
                             Ok((_, Err(ERR_NOT_SERVING))) => {
-                                log::debug!("owner {from:#010x} does not serve (yet): request {} held", h.id);
-                                self.hold(p.msg, p.reply, p.since);
+                                log::debug!("owner {from:#010x} no longer serves: request {} held", h.id);
+                                self.hold(p.msg, p.reply, crate::clock::now_ms());
                                 return;
                             }
                             Ok((_, Ok(_))) if Durability::tracks(h.op) => {
@@ -330,7 +320,7 @@ impl Router {
         for id in lost {
             let Some(p) = self.pending.remove(&id) else { continue };
             if retry_safe(p.reply.op()) && self.can_fail_over {
-                self.hold(p.msg, p.reply, p.since.min(now));
+                self.hold(p.msg, p.reply, now);
             } else {
                 failed += 1;
                 p.reply.fail(EIO);
@@ -358,16 +348,8 @@ impl Router {
         self.peer_down(owner, now);
     }
 
-    /// Sends held requests again every [`RESEND_MS`] while an owner is known (a new owner
-    /// answers `ERR_NOT_SERVING` until its mount is up), and answers EIO to requests held past
-    /// [`HOLD_LIMIT_MS`].
-    pub fn tick(&mut self, mesh: Option<&Mesh>, now: u64) {
-        let member = matches!(self.role, Some((role::MEMBER, _)));
-        if member && !self.abandoned && !self.held.is_empty() && now.saturating_sub(self.last_resend) >= RESEND_MS {
-            self.last_resend = now;
-            log::debug!("sending {} held remote requests again", self.held.len());
-            self.resend(mesh);
-        }
+    /// Answers EIO to requests held past [`HOLD_LIMIT_MS`].
+    pub fn tick(&mut self, now: u64) {
         if self.held.iter().all(|h| now.saturating_sub(h.since) < HOLD_LIMIT_MS) {
             return;
         }
