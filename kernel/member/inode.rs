@@ -140,6 +140,7 @@ pub(crate) const fn common_iops() -> bindings::inode_operations {
         permission: Some(permission),
         getattr: Some(getattr),
         setattr: Some(setattr),
+        listxattr: Some(super::xattr::listxattr),
         ..zeroed()
     }
 }

@@ -8,6 +8,7 @@ pub(crate) mod dir;
 pub(crate) mod file;
 pub(crate) mod inode;
 pub(crate) mod locks;
+pub(crate) mod xattr;
 
 use crate::bindings;
 use crate::lower::{self, zeroed, SyncTable};
@@ -46,6 +47,7 @@ pub(crate) unsafe fn setup(sb: *mut bindings::super_block, mount: &MountState) -
     unsafe {
         (*sb).s_op = &SUPER_OPS.0;
         (*sb).s_d_op = &dir::DENTRY_OPS.0;
+        (*sb).s_xattr = xattr::HANDLERS.0.as_ptr();
         (*sb).s_maxbytes = bindings::MXFS_MAX_LFS_FILESIZE;
         (*sb).s_blocksize = 4096;
         (*sb).s_blocksize_bits = 12;

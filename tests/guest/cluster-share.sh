@@ -67,11 +67,34 @@ if [ "$MXFS_NODE" = 1 ]; then
   assert_match "... with ENOTEMPTY, as XFS says" "not empty" "$OUT"
   check_fails "member: mkdir of an existing name fails" mkdir "$MNT/d"
   assert_match "... with EEXIST" "exists" "$OUT"
+  # Extended attributes, both ways.
+  assert_eq "member: sets user.colour" ok "$(fsops xattr "$MNT/d/g" set user.colour blue)"
+  assert_eq "member: XATTR_CREATE of an existing one fails with EEXIST" EEXIST "$(fsops xattr "$MNT/d/g" set user.colour red create)"
+  assert_eq "member: a missing one is ENODATA" ENODATA "$(fsops xattr "$MNT/d/g" get user.missing)"
+  assert_eq "member: sets one on a directory" ok "$(fsops xattr "$MNT/d" set user.dir yes)"
+  publish xattrs set
+fi
+barrier member-xattrs
+if [ "$MXFS_NODE" = 0 ]; then
+  assert_eq "owner reads the member's user.colour" blue "$(fsops xattr "$MNT/d/g" get user.colour)"
+  assert_eq "owner reads the member's directory xattr" yes "$(fsops xattr "$MNT/d" get user.dir)"
+  assert_eq "owner replaces it" ok "$(fsops xattr "$MNT/d/g" set user.colour green replace)"
+  assert_eq "owner adds trusted.note" ok "$(fsops xattr "$MNT/d/g" set trusted.note owner)"
+fi
+barrier owner-xattrs
+if [ "$MXFS_NODE" = 1 ]; then
+  assert_eq "member reads the owner's value" green "$(fsops xattr "$MNT/d/g" get user.colour)"
+  assert_eq "member (root) lists every name" "trusted.note user.colour" "$(fsops xattr "$MNT/d/g" list)"
+  assert_eq "member removes trusted.note" ok "$(fsops xattr "$MNT/d/g" remove trusted.note)"
+  assert_eq "member: removing it again is ENODATA" ENODATA "$(fsops xattr "$MNT/d/g" remove trusted.note)"
+  big=$(head -c 40000 /dev/zero | tr '\0' x)
+  assert_eq "member: a value over 32 KiB is refused with E2BIG" E2BIG "$(fsops xattr "$MNT/d/g" set user.big "$big")"
   check "member: umount" umount "$MNT"
   check_nothing_left "member after umount"
 fi
 barrier member-gone
 if [ "$MXFS_NODE" = 0 ]; then
+  assert_eq "owner: the member's removal holds" "user.colour" "$(fsops xattr "$MNT/d/g" list)"
   check "owner: umount" umount "$MNT"
   check_nothing_left "owner after umount"
   xfs_repair_clean

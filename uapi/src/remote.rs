@@ -13,6 +13,7 @@
 //! reply   =  header || errno u32 (0 = success) || op result (only on success)
 //! fh      =  type i32 || len u8 (1..=MAX_HANDLE) || bytes[len]
 //! name    =  len u16 (1..=255) || bytes (no '/' or NUL; not "." or "..")
+//! xname   =  len u16 (1..=255) || bytes (no NUL): an extended attribute name
 //! lock    =  fh || owner u64 || kind u8 || cmd u8 || type u8 || start u64 || end u64
 //! lockinfo = type u8 || start u64 || end u64 || pid u32
 //! ```
@@ -61,8 +62,15 @@ pub mod op {
     pub const FSYNC: u8 = 16;
     pub const STATFS: u8 = 17;
     pub const LOCK: u8 = 18;
-    pub const MAX: u8 = LOCK;
+    pub const GETXATTR: u8 = 19;
+    pub const LISTXATTR: u8 = 20;
+    pub const SETXATTR: u8 = 21;
+    pub const REMOVEXATTR: u8 = 22;
+    pub const MAX: u8 = REMOVEXATTR;
 }
+
+/// Longest extended attribute name (`XATTR_NAME_MAX`).
+pub const XATTR_NAME_MAX: usize = 255;
 
 /// `LOCK` fields. A lock belongs to (requesting node, `owner`): the owner keeps one open file
 /// per such pair and takes the lock on it, so locks of different nodes and owners conflict
@@ -120,6 +128,8 @@ pub enum RemoteError {
     BadMask,
     /// A LOCK request with an unknown kind, command or type, or a range that is not one.
     BadLock,
+    /// An extended attribute name that is empty, too long or contains NUL.
+    BadXattrName,
     /// The output buffer is smaller than the encoded message.
     NoSpace,
 }
@@ -140,6 +150,7 @@ impl core::fmt::Display for RemoteError {
             Self::TooLarge => f.write_str("remote payload exceeds its limit"),
             Self::BadMask => f.write_str("unknown SETATTR mask bits"),
             Self::BadLock => f.write_str("LOCK request with an unknown kind, command or type, or an invalid range"),
+            Self::BadXattrName => f.write_str("extended attribute name is empty, longer than 255 bytes or contains NUL"),
             Self::NoSpace => f.write_str("buffer too small for the remote message"),
         }
     }
@@ -293,6 +304,13 @@ pub enum Request<'a> {
     StatFs { fh: Fh },
     /// A [`lock`] request: `start..=end` (inclusive, `end` at most [`lock::EOF`]).
     Lock(LockReq),
+    /// The whole value (at most [`MAX_IO`] bytes; a longer one fails with E2BIG).
+    GetXattr { fh: Fh, name: &'a [u8] },
+    /// The NUL-separated names (at most [`MAX_IO`] bytes).
+    ListXattr { fh: Fh },
+    /// `flags`: XATTR_CREATE (1) or XATTR_REPLACE (2) or 0.
+    SetXattr { fh: Fh, name: &'a [u8], flags: u32, value: &'a [u8] },
+    RemoveXattr { fh: Fh, name: &'a [u8] },
 }
 
 /// The arguments of a LOCK request.
@@ -359,6 +377,10 @@ impl Request<'_> {
             Request::Fsync { .. } => op::FSYNC,
             Request::StatFs { .. } => op::STATFS,
             Request::Lock(_) => op::LOCK,
+            Request::GetXattr { .. } => op::GETXATTR,
+            Request::ListXattr { .. } => op::LISTXATTR,
+            Request::SetXattr { .. } => op::SETXATTR,
+            Request::RemoveXattr { .. } => op::REMOVEXATTR,
         }
     }
 
@@ -383,6 +405,9 @@ impl Request<'_> {
             Request::Write { fh, data, .. } => fh.encoded_len() + 8 + 1 + 4 + data.len(),
             Request::Fsync { fh, .. } => fh.encoded_len() + 1,
             Request::Lock(l) => l.fh.encoded_len() + LOCK_ARGS_LEN,
+            Request::GetXattr { fh, name: n } | Request::RemoveXattr { fh, name: n } => fh.encoded_len() + 2 + n.len(),
+            Request::ListXattr { fh } => fh.encoded_len(),
+            Request::SetXattr { fh, name: n, value, .. } => fh.encoded_len() + 2 + n.len() + 4 + 4 + value.len(),
         }
     }
 
@@ -491,6 +516,21 @@ impl Request<'_> {
                 w.u8(l.ty);
                 w.u64(l.start);
                 w.u64(l.end);
+            }
+            Request::GetXattr { fh, name } | Request::RemoveXattr { fh, name } => {
+                w.fh(&fh);
+                w.xattr_name(name)?;
+            }
+            Request::ListXattr { fh } => w.fh(&fh),
+            Request::SetXattr { fh, name, flags, value } => {
+                if value.len() > MAX_IO {
+                    return Err(RemoteError::TooLarge);
+                }
+                w.fh(&fh);
+                w.xattr_name(name)?;
+                w.u32(flags);
+                w.u32(value.len() as u32);
+                w.bytes(value);
             }
         }
         Ok(w.finish())
@@ -626,6 +666,17 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
             }
             Request::Lock(l)
         }
+        op::GETXATTR => Request::GetXattr { fh: r.fh()?, name: r.xattr_name()? },
+        op::REMOVEXATTR => Request::RemoveXattr { fh: r.fh()?, name: r.xattr_name()? },
+        op::LISTXATTR => Request::ListXattr { fh: r.fh()? },
+        op::SETXATTR => {
+            let (fh, name, flags) = (r.fh()?, r.xattr_name()?, r.u32()?);
+            let n = r.u32()? as usize;
+            if n > MAX_IO {
+                return Err(RemoteError::TooLarge);
+            }
+            Request::SetXattr { fh, name, flags, value: r.take(n)? }
+        }
         o => return Err(RemoteError::UnknownOp(o)),
     };
     r.end()?;
@@ -634,8 +685,8 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
 
 /// A successful result. Which variant belongs to which op is fixed:
 /// GETROOT, LOOKUP, MKNOD, MKDIR, SYMLINK → `Entry`; GETATTR, SETATTR, LINK → `Attr`;
-/// UNLINK, RMDIR, RENAME, FSYNC → `Done`; READDIR → `Dirents`; READ, READLINK → `Data`;
-/// WRITE → `Written`; STATFS → `StatFs`; LOCK → `Lock`.
+/// UNLINK, RMDIR, RENAME, FSYNC, SETXATTR, REMOVEXATTR → `Done`; READDIR → `Dirents`; READ,
+/// READLINK, GETXATTR, LISTXATTR → `Data`; WRITE → `Written`; STATFS → `StatFs`; LOCK → `Lock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply<'a> {
     Entry { fh: Fh, attr: Attr },
@@ -656,9 +707,9 @@ fn reply_matches(op: u8, reply: &Reply<'_>) -> bool {
         (op, reply),
         (op::GETROOT | op::LOOKUP | op::MKNOD | op::MKDIR | op::SYMLINK, Reply::Entry { .. })
             | (op::GETATTR | op::SETATTR | op::LINK, Reply::Attr(_))
-            | (op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC, Reply::Done)
+            | (op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC | op::SETXATTR | op::REMOVEXATTR, Reply::Done)
             | (op::READDIR, Reply::Dirents { .. })
-            | (op::READ | op::READLINK, Reply::Data(_))
+            | (op::READ | op::READLINK | op::GETXATTR | op::LISTXATTR, Reply::Data(_))
             | (op::WRITE, Reply::Written { .. })
             | (op::STATFS, Reply::StatFs(_))
             | (op::LOCK, Reply::Lock(_))
@@ -762,7 +813,7 @@ pub fn decode_reply(buf: &[u8]) -> Result<(Header, Result<Reply<'_>, u32>), Remo
     let reply = match h.op {
         op::GETROOT | op::LOOKUP | op::MKNOD | op::MKDIR | op::SYMLINK => Reply::Entry { fh: r.fh()?, attr: r.attr()? },
         op::GETATTR | op::SETATTR | op::LINK => Reply::Attr(r.attr()?),
-        op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC => Reply::Done,
+        op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC | op::SETXATTR | op::REMOVEXATTR => Reply::Done,
         op::READDIR => {
             let eof = r.bool()?;
             let n = r.u32()? as usize;
@@ -777,7 +828,7 @@ pub fn decode_reply(buf: &[u8]) -> Result<(Header, Result<Reply<'_>, u32>), Remo
             }
             Reply::Dirents { eof, data }
         }
-        op::READ | op::READLINK => {
+        op::READ | op::READLINK | op::GETXATTR | op::LISTXATTR => {
             let n = r.u32()? as usize;
             if n > MAX_IO {
                 return Err(RemoteError::TooLarge);
@@ -888,6 +939,11 @@ fn copy<T: Copy>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// Whether `name` is acceptable as an extended attribute name ("user.x", ...).
+pub fn valid_xattr_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.len() <= XATTR_NAME_MAX && !name.contains(&0)
+}
+
 /// Whether `name` is acceptable as one path component in a request.
 pub fn valid_name(name: &[u8]) -> bool {
     !name.is_empty() && name.len() <= NAME_MAX && name != b"." && name != b".." && !name.iter().any(|&b| b == b'/' || b == 0)
@@ -938,6 +994,14 @@ impl<'a> Writer<'a> {
     fn name(&mut self, n: &[u8]) -> Result<(), RemoteError> {
         if !valid_name(n) {
             return Err(RemoteError::BadName);
+        }
+        self.u16(n.len() as u16);
+        self.bytes(n);
+        Ok(())
+    }
+    fn xattr_name(&mut self, n: &[u8]) -> Result<(), RemoteError> {
+        if !valid_xattr_name(n) {
+            return Err(RemoteError::BadXattrName);
         }
         self.u16(n.len() as u16);
         self.bytes(n);
@@ -1021,6 +1085,14 @@ impl<'a> Reader<'a> {
         let s = self.take(n)?;
         if !valid_name(s) {
             return Err(RemoteError::BadName);
+        }
+        Ok(s)
+    }
+    fn xattr_name(&mut self) -> Result<&'a [u8], RemoteError> {
+        let n = self.u16()? as usize;
+        let s = self.take(n)?;
+        if !valid_xattr_name(s) {
+            return Err(RemoteError::BadXattrName);
         }
         Ok(s)
     }

@@ -54,6 +54,11 @@ fn all_requests(data: &[u8]) -> Vec<Request<'_>> {
         Request::Lock(LockReq { kind: lock::FLOCK, ..posix_lock(lock::SET, lock::READ, 0, lock::EOF) }),
         Request::Lock(posix_lock(lock::TEST, lock::READ, 0, lock::EOF)),
         Request::Lock(posix_lock(lock::RECLAIM, lock::READ, 7, 7)),
+        Request::GetXattr { fh: fh(20), name: b"user.mime/type" },
+        Request::ListXattr { fh: fh(21) },
+        Request::SetXattr { fh: fh(22), name: b"trusted.x", flags: 1, value: data },
+        Request::SetXattr { fh: fh(22), name: b"user.empty", flags: 0, value: b"" },
+        Request::RemoveXattr { fh: fh(23), name: b"security.y" },
     ]
 }
 
@@ -103,6 +108,10 @@ fn all_replies(data: &[u8]) -> Vec<(u8, Reply<'_>)> {
         (op::STATFS, Reply::StatFs(StatFs { bsize: 4096, blocks: 10, bfree: 5, bavail: 4, files: 100, ffree: 50, namelen: 255 })),
         (op::LOCK, Reply::Lock(LockInfo { ty: lock::WRITE, start: 5, end: lock::EOF, pid: 4242 })),
         (op::LOCK, Reply::Lock(LockInfo { ty: lock::UNLOCK, ..Default::default() })),
+        (op::GETXATTR, Reply::Data(b"value\0with nul")),
+        (op::LISTXATTR, Reply::Data(b"user.a\0user.b\0")),
+        (op::SETXATTR, Reply::Done),
+        (op::REMOVEXATTR, Reply::Done),
     ]
 }
 
@@ -286,6 +295,18 @@ fn bad_arguments_are_refused_on_both_sides() {
     assert_eq!(decode_request(&b).unwrap_err(), RemoteError::BadLock);
     assert!(posix_lock(lock::SET, lock::UNLOCK, 0, lock::EOF).releases_all());
     assert!(!posix_lock(lock::SET, lock::UNLOCK, 1, lock::EOF).releases_all());
+    // Extended attribute names: 1..=255 bytes without NUL ('/' is fine); values up to MAX_IO.
+    for name in [&b""[..], b"user.a\0b", &[b'x'; XATTR_NAME_MAX + 1]] {
+        let r = Request::GetXattr { fh: fh(1), name };
+        assert_eq!(r.encode(1, &creds(), &mut out).unwrap_err(), RemoteError::BadXattrName, "{name:?}");
+    }
+    let r = Request::SetXattr { fh: fh(1), name: b"user.big", flags: 0, value: &big };
+    assert_eq!(r.encode(1, &creds(), &mut out).unwrap_err(), RemoteError::TooLarge);
+    let gx = encode_req(&Request::RemoveXattr { fh: fh(1), name: b"user.ab" }, 1, &creds());
+    let mut b = gx;
+    let last = b.len() - 1;
+    b[last] = 0;
+    assert_eq!(decode_request(&b).unwrap_err(), RemoteError::BadXattrName);
     let bad_info = Reply::Lock(LockInfo { ty: 3, ..Default::default() });
     assert_eq!(encode_reply(op::LOCK, 1, &Ok(bad_info), &mut out).unwrap_err(), RemoteError::BadLock);
 }

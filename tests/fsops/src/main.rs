@@ -9,6 +9,8 @@
 //!                              UDP multicast probes for the multi-VM tests (see mcast.rs)
 //!   fsops lock FILE CMD TYPE START LEN [HOLD]
 //!                              one fcntl lock call, its outcome, the lock held (see locks.rs)
+//!   fsops xattr FILE get NAME | set NAME VALUE [create|replace] | remove NAME | list
+//!                              one extended attribute call and its outcome (see xattrs.rs)
 //!
 //! Exit status: 0 success, 1 mismatches (one line each on stdout), 2 usage or setup error.
 
@@ -19,6 +21,7 @@ mod mcast;
 mod model;
 mod rng;
 mod sys;
+mod xattrs;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -26,7 +29,8 @@ use std::process::ExitCode;
 const USAGE: &str =
     "usage: fsops populate DIR ROUND | fsops verify DIR ROUND | fsops errnos DIR\n       \
                      fsops mcast-recv GROUP PORT SECONDS | fsops mcast-send GROUP PORT TEXT [N]\n       \
-                     fsops lock FILE CMD TYPE START LEN [HOLD]";
+                     fsops lock FILE CMD TYPE START LEN [HOLD]\n       \
+                     fsops xattr FILE get NAME | set NAME VALUE [create|replace] | remove NAME | list";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -95,6 +99,7 @@ fn run(argv: &[&str]) -> Result<ExitCode, String> {
         ["mcast-send", group, port, text] => mcast::send(group, port, text, None),
         ["mcast-send", group, port, text, n] => mcast::send(group, port, text, Some(n)),
         ["lock", rest @ ..] => locks::run(rest),
+        ["xattr", rest @ ..] => xattrs::run(rest),
         _ => Err(USAGE.to_string()),
     }
 }

@@ -136,6 +136,7 @@ pub fn errno_name(e: i32) -> String {
         libc::EINTR => "EINTR",
         libc::EDEADLK => "EDEADLK",
         libc::ENOLCK => "ENOLCK",
+        libc::E2BIG => "E2BIG",
         _ => return format!("errno{e}"),
     };
     name.to_string()

@@ -288,6 +288,7 @@ fn remote_messages() -> Vec<Vec<u8>> {
         Request::Write { fh, offset: 8, sync: true, data: &data },
         Request::Fsync { fh, datasync: false },
         Request::Lock(LockReq { fh, owner: 9, kind: lock::POSIX, cmd: lock::SET, ty: lock::WRITE, start: 1, end: 1 }),
+        Request::SetXattr { fh, name: b"user.k", flags: 1, value: &data },
     ];
     let mut out = Vec::new();
     for (i, r) in requests.iter().enumerate() {

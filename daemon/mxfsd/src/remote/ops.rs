@@ -196,6 +196,68 @@ pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>)
         }
         // Locks outlive the request: the executor's lock table holds them (`locks`).
         Request::Lock(_) => Err(EINVAL),
+        // Extended attributes through the descriptor's /proc path: the kernel checks access to
+        // the namespace (user.* needs read or write permission) as the caller.
+        Request::GetXattr { fh, name } => {
+            let fd = path_fd(mount, &fh)?;
+            let _as = caller()?;
+            let (p, n) = (sys::proc_path(&fd), cstr(name)?);
+            let mut buf = vec![0u8; MAX_IO];
+            // SAFETY: valid paths; the buffer holds buf.len() bytes.
+            let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            buf.truncate(xattr_len(r)?);
+            Ok(Out::Data(buf))
+        }
+        Request::ListXattr { fh } => {
+            let fd = path_fd(mount, &fh)?;
+            let _as = caller()?;
+            let p = sys::proc_path(&fd);
+            let mut buf = vec![0u8; MAX_IO];
+            // SAFETY: a valid path; the buffer holds buf.len() bytes.
+            let r = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            buf.truncate(xattr_len(r)?);
+            // The worker keeps CAP_SYS_ADMIN, so XFS lists trusted.* names; a local caller sees
+            // them only with that capability (root, here).
+            if creds.uid != 0 {
+                buf = buf.split(|&c| c == 0).filter(|n| !n.is_empty() && !n.starts_with(b"trusted.")).flat_map(|n| n.iter().copied().chain([0])).collect();
+            }
+            Ok(Out::Data(buf))
+        }
+        Request::SetXattr { fh, name, flags, value } => {
+            if flags & !(libc::XATTR_CREATE | libc::XATTR_REPLACE) as u32 != 0 {
+                return Err(EINVAL);
+            }
+            let fd = path_fd(mount, &fh)?;
+            let _as = caller()?;
+            let (p, n) = (sys::proc_path(&fd), cstr(name)?);
+            // SAFETY: valid paths; `value` holds value.len() bytes.
+            if unsafe { libc::setxattr(p.as_ptr(), n.as_ptr(), value.as_ptr().cast(), value.len(), flags as libc::c_int) } < 0 {
+                return Err(sys::errno());
+            }
+            Ok(Out::Done)
+        }
+        Request::RemoveXattr { fh, name } => {
+            let fd = path_fd(mount, &fh)?;
+            let _as = caller()?;
+            let (p, n) = (sys::proc_path(&fd), cstr(name)?);
+            // SAFETY: valid paths.
+            if unsafe { libc::removexattr(p.as_ptr(), n.as_ptr()) } < 0 {
+                return Err(sys::errno());
+            }
+            Ok(Out::Done)
+        }
+    }
+}
+
+/// The length an xattr call returned; a value or list beyond the wire's limit is E2BIG (a
+/// local caller would get it past 64 KiB).
+fn xattr_len(r: isize) -> Result<usize, Errno> {
+    if r >= 0 {
+        return Ok(r as usize);
+    }
+    match sys::errno() as i32 {
+        libc::ERANGE => Err(libc::E2BIG as Errno),
+        e => Err(e as Errno),
     }
 }
 

@@ -28,6 +28,8 @@ pub fn retry_safe(op: u8) -> bool {
             | op::WRITE
             | op::FSYNC
             | op::STATFS
+            | op::GETXATTR
+            | op::LISTXATTR
             // Taking a range an owner already holds, or releasing one, changes nothing.
             | op::LOCK
     )

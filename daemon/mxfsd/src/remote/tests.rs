@@ -286,3 +286,36 @@ fn locks_conflict_between_nodes_and_owners_and_go_with_their_node() {
     assert!(w.lock(A, LockReq { fh: gone, ..posix(1, lock::SET, lock::READ, 0, 0) }).is_err());
     assert_eq!(w.x.lock_files(), 0, "failed locks keep no file open");
 }
+
+#[test]
+fn extended_attributes_run_as_the_caller() {
+    let Some(w) = World::new() else { return };
+    let (a, b, root) = (who(A), who(B), who(0));
+    let (top, _) = w.entry(&root, Request::GetRoot);
+    let set = SetAttr { mask: set::MODE, mode: 0o777, ..Default::default() };
+    w.attr(&root, Request::SetAttr { fh: top, attr: set });
+    let (f, _) = w.entry(&a, Request::Mknod { dir: top, name: b"x", mode: libc::S_IFREG | 0o644, rdev_major: 0, rdev_minor: 0 });
+
+    w.done(&a, Request::SetXattr { fh: f, name: b"user.colour", flags: 0, value: b"blue\0green" });
+    assert_eq!(w.data(&b, Request::GetXattr { fh: f, name: b"user.colour" }), b"blue\0green", "0644: others may read");
+    assert_eq!(w.errno(&b, Request::SetXattr { fh: f, name: b"user.colour", flags: 0, value: b"red" }), E(libc::EACCES));
+    assert_eq!(w.errno(&a, Request::SetXattr { fh: f, name: b"user.colour", flags: 1, value: b"red" }), E(libc::EEXIST));
+    assert_eq!(w.errno(&a, Request::SetXattr { fh: f, name: b"user.new", flags: 2, value: b"red" }), E(libc::ENODATA));
+    assert_eq!(w.errno(&a, Request::SetXattr { fh: f, name: b"user.x", flags: 4, value: b"red" }), E(libc::EINVAL));
+    assert_eq!(w.errno(&a, Request::GetXattr { fh: f, name: b"user.missing" }), E(libc::ENODATA));
+    w.done(&a, Request::SetXattr { fh: f, name: b"user.empty", flags: 0, value: b"" });
+    let mut names: Vec<Vec<u8>> =
+        w.data(&a, Request::ListXattr { fh: f }).split(|&c| c == 0).filter(|n| n.starts_with(b"user.")).map(<[u8]>::to_vec).collect();
+    names.sort();
+    assert_eq!(names, vec![b"user.colour".to_vec(), b"user.empty".to_vec()]);
+    assert_eq!(w.data(&a, Request::GetXattr { fh: f, name: b"user.empty" }), b"");
+    w.done(&a, Request::RemoveXattr { fh: f, name: b"user.colour" });
+    assert_eq!(w.errno(&a, Request::RemoveXattr { fh: f, name: b"user.colour" }), E(libc::ENODATA));
+    // trusted.* names are listed to root callers only.
+    w.done(&root, Request::SetXattr { fh: f, name: b"trusted.t", flags: 0, value: b"1" });
+    let has_trusted = |c: &Creds| w.data(c, Request::ListXattr { fh: f }).split(|&c| c == 0).any(|n| n == b"trusted.t");
+    assert!(has_trusted(&root));
+    assert!(!has_trusted(&a));
+    // (trusted.* and security.* checks need the caller's capabilities, which the worker does
+    // not take on: the member's kernel makes them, as the VFS does, before it asks.)
+}
