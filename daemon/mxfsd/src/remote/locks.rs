@@ -48,21 +48,24 @@ impl LockTable {
 
     /// Ends the grace period (every node that could reclaim has).
     pub fn end_grace(&self) {
-        if self.grace.lock().unwrap_or_else(|p| p.into_inner()).take().is_some() {
-            log::info!("lock grace period over: new locks are granted");
-        }
+        self.grace_until(None);
     }
 
     fn in_grace(&self) -> bool {
+        self.grace_until(Some(Instant::now()))
+    }
+
+    /// Whether the grace period runs at `now`; `None` (or a time past its end) ends it.
+    fn grace_until(&self, now: Option<Instant>) -> bool {
         let mut g = self.grace.lock().unwrap_or_else(|p| p.into_inner());
-        match *g {
-            Some(end) if Instant::now() < end => true,
-            Some(_) => {
+        match (*g, now) {
+            (Some(end), Some(now)) if now < end => true,
+            (Some(_), _) => {
                 *g = None;
                 log::info!("lock grace period over: new locks are granted");
                 false
             }
-            None => false,
+            (None, _) => false,
         }
     }
 
@@ -155,17 +158,12 @@ fn flock_of(ty: u8, start: u64, end: u64) -> libc::flock {
 }
 
 fn fcntl_lock(fd: RawFd, cmd: libc::c_int, f: &mut libc::flock) -> Result<(), Errno> {
-    loop {
-        // SAFETY: a valid descriptor and flock.
-        if unsafe { libc::fcntl(fd, cmd, f as *mut libc::flock) } == 0 {
-            return Ok(());
-        }
-        match sys::errno() as i32 {
-            libc::EINTR => continue,
-            // POSIX allows either for a conflict; members see one errno.
-            libc::EACCES | libc::EAGAIN => return Err(libc::EAGAIN as Errno),
-            e => return Err(e as Errno),
-        }
+    // SAFETY: a valid descriptor and flock.
+    match sys::check(|| unsafe { libc::fcntl(fd, cmd, f as *mut libc::flock) }) {
+        Ok(_) => Ok(()),
+        // POSIX allows either for a conflict; members see one errno.
+        Err(e) if e == libc::EACCES as Errno => Err(libc::EAGAIN as Errno),
+        Err(e) => Err(e),
     }
 }
 
@@ -178,16 +176,8 @@ fn set(fd: RawFd, l: &LockReq) -> Result<(), Errno> {
         lock::WRITE => libc::LOCK_EX | libc::LOCK_NB,
         _ => libc::LOCK_UN,
     };
-    loop {
-        // SAFETY: a valid descriptor.
-        if unsafe { libc::flock(fd, op) } == 0 {
-            return Ok(());
-        }
-        match sys::errno() as i32 {
-            libc::EINTR => continue,
-            e => return Err(e as Errno), // EWOULDBLOCK is EAGAIN
-        }
-    }
+    // SAFETY: a valid descriptor. A conflict is EWOULDBLOCK, which is EAGAIN.
+    sys::check(|| unsafe { libc::flock(fd, op) }).map(|_| ())
 }
 
 fn test(fd: RawFd, l: &LockReq) -> Result<LockInfo, Errno> {

@@ -204,7 +204,7 @@ pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>)
             let (p, n) = (sys::proc_path(&fd), cstr(name)?);
             let mut buf = vec![0u8; MAX_IO];
             // SAFETY: valid paths; the buffer holds buf.len() bytes.
-            let r = unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            let r = sys::check(|| unsafe { libc::getxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) });
             buf.truncate(xattr_len(r)?);
             Ok(Out::Data(buf))
         }
@@ -214,7 +214,7 @@ pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>)
             let p = sys::proc_path(&fd);
             let mut buf = vec![0u8; MAX_IO];
             // SAFETY: a valid path; the buffer holds buf.len() bytes.
-            let r = unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+            let r = sys::check(|| unsafe { libc::listxattr(p.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) });
             buf.truncate(xattr_len(r)?);
             // The worker keeps CAP_SYS_ADMIN, so XFS lists trusted.* names; a local caller sees
             // them only with that capability (root, here).
@@ -251,13 +251,11 @@ pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>)
 
 /// The length an xattr call returned; a value or list beyond the wire's limit is E2BIG (a
 /// local caller would get it past 64 KiB).
-fn xattr_len(r: isize) -> Result<usize, Errno> {
-    if r >= 0 {
-        return Ok(r as usize);
-    }
-    match sys::errno() as i32 {
-        libc::ERANGE => Err(libc::E2BIG as Errno),
-        e => Err(e as Errno),
+fn xattr_len(r: Result<isize, Errno>) -> Result<usize, Errno> {
+    match r {
+        Ok(n) => Ok(n as usize),
+        Err(e) if e == libc::ERANGE as Errno => Err(libc::E2BIG as Errno),
+        Err(e) => Err(e),
     }
 }
 

@@ -15,7 +15,7 @@ pub fn errno() -> Errno {
 }
 
 /// Runs `f` until it does not fail with EINTR; a negative result becomes the errno.
-fn check<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> Result<T, Errno> {
+pub fn check<T: Copy + PartialOrd + Default>(mut f: impl FnMut() -> T) -> Result<T, Errno> {
     loop {
         let r = f();
         if r >= T::default() {
