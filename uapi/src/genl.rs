@@ -23,8 +23,11 @@ pub mod cmd {
     /// mxfsd -> kernel: REMOTE_MSG holds the reply, matched by its id. Accepted only from the
     /// mount's daemon socket.
     pub const REMOTE_REPLY: u8 = 4;
+    /// mxfsd -> kernel: REMOTE_MSG holds a CACHE_BAST message of `remote.rs` (another node
+    /// waits for a cache lock this node holds). Accepted only from the mount's daemon socket.
+    pub const CACHE_BAST: u8 = 5;
     /// Highest command number.
-    pub const MAX: u8 = REMOTE_REPLY;
+    pub const MAX: u8 = CACHE_BAST;
 }
 
 /// Attributes (`nlattr.nla_type`).

@@ -66,7 +66,16 @@ pub mod op {
     pub const LISTXATTR: u8 = 20;
     pub const SETXATTR: u8 = 21;
     pub const REMOVEXATTR: u8 = 22;
-    pub const MAX: u8 = REMOVEXATTR;
+    /// kernel -> its own mxfsd, never forwarded: take the cache lock of an inode at a mode of
+    /// [`super::cache`]. Answered (`Done`) once granted.
+    pub const CACHE_LOCK: u8 = 23;
+    /// kernel -> its own mxfsd: the node's cache lock went down to a weaker mode (after a
+    /// blocking callback, or when the inode left memory). Never answered.
+    pub const CACHE_DOWN: u8 = 24;
+    /// mxfsd -> kernel (genl CACHE_BAST): another node waits for a mode the cache lock blocks.
+    /// Never answered; the kernel answers with CACHE_DOWN.
+    pub const CACHE_BAST: u8 = 25;
+    pub const MAX: u8 = CACHE_BAST;
 }
 
 /// Longest extended attribute name (`XATTR_NAME_MAX`).
@@ -130,6 +139,8 @@ pub enum RemoteError {
     BadLock,
     /// An extended attribute name that is empty, too long or contains NUL.
     BadXattrName,
+    /// A cache lock message whose mode is not one that message may carry.
+    BadCacheMode,
     /// The output buffer is smaller than the encoded message.
     NoSpace,
 }
@@ -151,6 +162,7 @@ impl core::fmt::Display for RemoteError {
             Self::BadMask => f.write_str("unknown SETATTR mask bits"),
             Self::BadLock => f.write_str("LOCK request with an unknown kind, command or type, or an invalid range"),
             Self::BadXattrName => f.write_str("extended attribute name is empty, longer than 255 bytes or contains NUL"),
+            Self::BadCacheMode => f.write_str("cache lock message with a mode it may not carry"),
             Self::NoSpace => f.write_str("buffer too small for the remote message"),
         }
     }
@@ -311,6 +323,12 @@ pub enum Request<'a> {
     /// `flags`: XATTR_CREATE (1) or XATTR_REPLACE (2) or 0.
     SetXattr { fh: Fh, name: &'a [u8], flags: u32, value: &'a [u8] },
     RemoveXattr { fh: Fh, name: &'a [u8] },
+    /// [`op::CACHE_LOCK`]: `mode` is PR or EX.
+    CacheLock(CacheLock),
+    /// [`op::CACHE_DOWN`]: `mode` is the mode now held, NL or PR.
+    CacheDown(CacheLock),
+    /// [`op::CACHE_BAST`]: `mode` is the blocked mode, PR or EX.
+    CacheBast(CacheLock),
 }
 
 /// The arguments of a LOCK request.
@@ -356,6 +374,48 @@ pub struct LockInfo {
 
 const LOCK_INFO_LEN: usize = 1 + 16 + 4;
 
+/// The lock-cache (DESIGN §3): one cluster lock per inode, named by its XFS inode number and
+/// generation, which both the owner and the members know. Attributes and directory entries
+/// may be cached only under PR; the owner takes EX before it changes an inode.
+pub mod cache {
+    pub const NL: u8 = 0;
+    pub const PR: u8 = 1;
+    pub const EX: u8 = 2;
+    /// Length of a cache lock's resource name.
+    pub const RES_LEN: usize = 13;
+
+    /// The DLM resource of inode `ino`, generation `gen`: `'i'`, then both little-endian.
+    pub fn res_name(ino: u64, gen: u32) -> [u8; RES_LEN] {
+        let mut r = [0u8; RES_LEN];
+        r[0] = b'i';
+        r[1..9].copy_from_slice(&ino.to_le_bytes());
+        r[9..13].copy_from_slice(&gen.to_le_bytes());
+        r
+    }
+
+    /// The inode a resource name belongs to, if it is a cache lock's.
+    pub fn parse_res(res: &[u8]) -> Option<(u64, u32)> {
+        if res.len() != RES_LEN || res[0] != b'i' {
+            return None;
+        }
+        let mut ino = [0u8; 8];
+        ino.copy_from_slice(&res[1..9]);
+        let mut gen = [0u8; 4];
+        gen.copy_from_slice(&res[9..13]);
+        Some((u64::from_le_bytes(ino), u32::from_le_bytes(gen)))
+    }
+}
+
+/// The arguments of the cache lock messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheLock {
+    pub ino: u64,
+    pub gen: u32,
+    pub mode: u8,
+}
+
+const CACHE_LOCK_LEN: usize = 8 + 4 + 1;
+
 impl Request<'_> {
     pub fn op(&self) -> u8 {
         match self {
@@ -381,6 +441,18 @@ impl Request<'_> {
             Request::ListXattr { .. } => op::LISTXATTR,
             Request::SetXattr { .. } => op::SETXATTR,
             Request::RemoveXattr { .. } => op::REMOVEXATTR,
+            Request::CacheLock(_) => op::CACHE_LOCK,
+            Request::CacheDown(_) => op::CACHE_DOWN,
+            Request::CacheBast(_) => op::CACHE_BAST,
+        }
+    }
+
+    /// Whether a cache lock message carries a mode it may (both codec sides check it).
+    fn cache_mode_ok(&self) -> bool {
+        match self {
+            Request::CacheLock(c) | Request::CacheBast(c) => c.mode == cache::PR || c.mode == cache::EX,
+            Request::CacheDown(c) => c.mode == cache::NL || c.mode == cache::PR,
+            _ => true,
         }
     }
 
@@ -408,6 +480,7 @@ impl Request<'_> {
             Request::GetXattr { fh, name: n } | Request::RemoveXattr { fh, name: n } => fh.encoded_len() + 2 + n.len(),
             Request::ListXattr { fh } => fh.encoded_len(),
             Request::SetXattr { fh, name: n, value, .. } => fh.encoded_len() + 2 + n.len() + 4 + 4 + value.len(),
+            Request::CacheLock(_) | Request::CacheDown(_) | Request::CacheBast(_) => CACHE_LOCK_LEN,
         }
     }
 
@@ -531,6 +604,14 @@ impl Request<'_> {
                 w.u32(flags);
                 w.u32(value.len() as u32);
                 w.bytes(value);
+            }
+            Request::CacheLock(c) | Request::CacheDown(c) | Request::CacheBast(c) => {
+                if !self.cache_mode_ok() {
+                    return Err(RemoteError::BadCacheMode);
+                }
+                w.u64(c.ino);
+                w.u32(c.gen);
+                w.u8(c.mode);
             }
         }
         Ok(w.finish())
@@ -677,6 +758,18 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
             }
             Request::SetXattr { fh, name, flags, value: r.take(n)? }
         }
+        op::CACHE_LOCK | op::CACHE_DOWN | op::CACHE_BAST => {
+            let c = CacheLock { ino: r.u64()?, gen: r.u32()?, mode: r.u8()? };
+            let req = match h.op {
+                op::CACHE_LOCK => Request::CacheLock(c),
+                op::CACHE_DOWN => Request::CacheDown(c),
+                _ => Request::CacheBast(c),
+            };
+            if !req.cache_mode_ok() {
+                return Err(RemoteError::BadCacheMode);
+            }
+            req
+        }
         o => return Err(RemoteError::UnknownOp(o)),
     };
     r.end()?;
@@ -685,7 +778,7 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
 
 /// A successful result. Which variant belongs to which op is fixed:
 /// GETROOT, LOOKUP, MKNOD, MKDIR, SYMLINK → `Entry`; GETATTR, SETATTR, LINK → `Attr`;
-/// UNLINK, RMDIR, RENAME, FSYNC, SETXATTR, REMOVEXATTR → `Done`; READDIR → `Dirents`; READ,
+/// UNLINK, RMDIR, RENAME, FSYNC, SETXATTR, REMOVEXATTR, CACHE_LOCK → `Done`; READDIR → `Dirents`; READ,
 /// READLINK, GETXATTR, LISTXATTR → `Data`; WRITE → `Written`; STATFS → `StatFs`; LOCK → `Lock`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply<'a> {
@@ -707,7 +800,7 @@ fn reply_matches(op: u8, reply: &Reply<'_>) -> bool {
         (op, reply),
         (op::GETROOT | op::LOOKUP | op::MKNOD | op::MKDIR | op::SYMLINK, Reply::Entry { .. })
             | (op::GETATTR | op::SETATTR | op::LINK, Reply::Attr(_))
-            | (op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC | op::SETXATTR | op::REMOVEXATTR, Reply::Done)
+            | (op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC | op::SETXATTR | op::REMOVEXATTR | op::CACHE_LOCK, Reply::Done)
             | (op::READDIR, Reply::Dirents { .. })
             | (op::READ | op::READLINK | op::GETXATTR | op::LISTXATTR, Reply::Data(_))
             | (op::WRITE, Reply::Written { .. })
@@ -813,7 +906,7 @@ pub fn decode_reply(buf: &[u8]) -> Result<(Header, Result<Reply<'_>, u32>), Remo
     let reply = match h.op {
         op::GETROOT | op::LOOKUP | op::MKNOD | op::MKDIR | op::SYMLINK => Reply::Entry { fh: r.fh()?, attr: r.attr()? },
         op::GETATTR | op::SETATTR | op::LINK => Reply::Attr(r.attr()?),
-        op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC | op::SETXATTR | op::REMOVEXATTR => Reply::Done,
+        op::UNLINK | op::RMDIR | op::RENAME | op::FSYNC | op::SETXATTR | op::REMOVEXATTR | op::CACHE_LOCK => Reply::Done,
         op::READDIR => {
             let eof = r.bool()?;
             let n = r.u32()? as usize;

@@ -59,6 +59,10 @@ fn all_requests(data: &[u8]) -> Vec<Request<'_>> {
         Request::SetXattr { fh: fh(22), name: b"trusted.x", flags: 1, value: data },
         Request::SetXattr { fh: fh(22), name: b"user.empty", flags: 0, value: b"" },
         Request::RemoveXattr { fh: fh(23), name: b"security.y" },
+        Request::CacheLock(CacheLock { ino: 1 << 40, gen: 7, mode: cache::EX }),
+        Request::CacheLock(CacheLock { ino: 128, gen: 0, mode: cache::PR }),
+        Request::CacheDown(CacheLock { ino: 128, gen: 0, mode: cache::NL }),
+        Request::CacheBast(CacheLock { ino: 99, gen: u32::MAX, mode: cache::PR }),
     ]
 }
 
@@ -112,6 +116,7 @@ fn all_replies(data: &[u8]) -> Vec<(u8, Reply<'_>)> {
         (op::LISTXATTR, Reply::Data(b"user.a\0user.b\0")),
         (op::SETXATTR, Reply::Done),
         (op::REMOVEXATTR, Reply::Done),
+        (op::CACHE_LOCK, Reply::Done),
     ]
 }
 
@@ -353,4 +358,29 @@ fn random_bytes_never_panic() {
         let _ = decode_request(&b);
         let _ = decode_reply(&b);
     }
+}
+
+#[test]
+fn cache_messages_refuse_modes_they_may_not_carry() {
+    let c = |mode| CacheLock { ino: 5, gen: 1, mode };
+    let bad = [Request::CacheLock(c(cache::NL)), Request::CacheDown(c(cache::EX)), Request::CacheBast(c(cache::NL)), Request::CacheLock(c(9))];
+    let mut buf = vec![0u8; MAX_MSG];
+    for req in bad {
+        assert_eq!(req.encode(1, &creds(), &mut buf), Err(RemoteError::BadCacheMode), "{req:?}");
+    }
+    // A peer that skips the encoder's check is refused by the decoder.
+    let mut bytes = encode_req(&Request::CacheDown(c(cache::PR)), 3, &creds());
+    let last = bytes.len() - 1;
+    bytes[last] = cache::EX;
+    assert_eq!(decode_request(&bytes).map(|_| ()), Err(RemoteError::BadCacheMode));
+}
+
+#[test]
+fn cache_resource_names_round_trip_and_refuse_others() {
+    let r = cache::res_name(0x0102_0304_0506_0708, 0xaabb_ccdd);
+    assert_eq!(cache::parse_res(&r), Some((0x0102_0304_0506_0708, 0xaabb_ccdd)));
+    assert_eq!(cache::parse_res(&r[..12]), None);
+    let mut other = r;
+    other[0] = b'x';
+    assert_eq!(cache::parse_res(&other), None);
 }
