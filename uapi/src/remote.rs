@@ -374,35 +374,33 @@ pub struct LockInfo {
 
 const LOCK_INFO_LEN: usize = 1 + 16 + 4;
 
-/// The lock-cache (DESIGN §3): one cluster lock per inode, named by its XFS inode number and
-/// generation, which both the owner and the members know. Attributes and directory entries
-/// may be cached only under PR; the owner takes EX before it changes an inode.
+/// The lock-cache (DESIGN §3): one cluster lock per inode, named by its XFS inode number,
+/// which the owner and the members both know. Attributes and directory entries may be cached
+/// only under PR; an inode is changed only under EX. A reused inode number names the same lock,
+/// which is harmless: removing the old inode took EX, so nobody still caches it.
 pub mod cache {
     pub const NL: u8 = 0;
     pub const PR: u8 = 1;
     pub const EX: u8 = 2;
     /// Length of a cache lock's resource name.
-    pub const RES_LEN: usize = 13;
+    pub const RES_LEN: usize = 9;
 
-    /// The DLM resource of inode `ino`, generation `gen`: `'i'`, then both little-endian.
-    pub fn res_name(ino: u64, gen: u32) -> [u8; RES_LEN] {
+    /// The DLM resource of inode `ino`: `'i'`, then the number little-endian.
+    pub fn res_name(ino: u64) -> [u8; RES_LEN] {
         let mut r = [0u8; RES_LEN];
         r[0] = b'i';
         r[1..9].copy_from_slice(&ino.to_le_bytes());
-        r[9..13].copy_from_slice(&gen.to_le_bytes());
         r
     }
 
     /// The inode a resource name belongs to, if it is a cache lock's.
-    pub fn parse_res(res: &[u8]) -> Option<(u64, u32)> {
+    pub fn parse_res(res: &[u8]) -> Option<u64> {
         if res.len() != RES_LEN || res[0] != b'i' {
             return None;
         }
         let mut ino = [0u8; 8];
         ino.copy_from_slice(&res[1..9]);
-        let mut gen = [0u8; 4];
-        gen.copy_from_slice(&res[9..13]);
-        Some((u64::from_le_bytes(ino), u32::from_le_bytes(gen)))
+        Some(u64::from_le_bytes(ino))
     }
 }
 
@@ -410,11 +408,10 @@ pub mod cache {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheLock {
     pub ino: u64,
-    pub gen: u32,
     pub mode: u8,
 }
 
-const CACHE_LOCK_LEN: usize = 8 + 4 + 1;
+const CACHE_LOCK_LEN: usize = 8 + 1;
 
 impl Request<'_> {
     pub fn op(&self) -> u8 {
@@ -610,7 +607,6 @@ impl Request<'_> {
                     return Err(RemoteError::BadCacheMode);
                 }
                 w.u64(c.ino);
-                w.u32(c.gen);
                 w.u8(c.mode);
             }
         }
@@ -759,7 +755,7 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
             Request::SetXattr { fh, name, flags, value: r.take(n)? }
         }
         op::CACHE_LOCK | op::CACHE_DOWN | op::CACHE_BAST => {
-            let c = CacheLock { ino: r.u64()?, gen: r.u32()?, mode: r.u8()? };
+            let c = CacheLock { ino: r.u64()?, mode: r.u8()? };
             let req = match h.op {
                 op::CACHE_LOCK => Request::CacheLock(c),
                 op::CACHE_DOWN => Request::CacheDown(c),

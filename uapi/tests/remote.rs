@@ -59,10 +59,10 @@ fn all_requests(data: &[u8]) -> Vec<Request<'_>> {
         Request::SetXattr { fh: fh(22), name: b"trusted.x", flags: 1, value: data },
         Request::SetXattr { fh: fh(22), name: b"user.empty", flags: 0, value: b"" },
         Request::RemoveXattr { fh: fh(23), name: b"security.y" },
-        Request::CacheLock(CacheLock { ino: 1 << 40, gen: 7, mode: cache::EX }),
-        Request::CacheLock(CacheLock { ino: 128, gen: 0, mode: cache::PR }),
-        Request::CacheDown(CacheLock { ino: 128, gen: 0, mode: cache::NL }),
-        Request::CacheBast(CacheLock { ino: 99, gen: u32::MAX, mode: cache::PR }),
+        Request::CacheLock(CacheLock { ino: 1 << 40, mode: cache::EX }),
+        Request::CacheLock(CacheLock { ino: 128, mode: cache::PR }),
+        Request::CacheDown(CacheLock { ino: 128, mode: cache::NL }),
+        Request::CacheBast(CacheLock { ino: u64::MAX, mode: cache::PR }),
     ]
 }
 
@@ -362,7 +362,7 @@ fn random_bytes_never_panic() {
 
 #[test]
 fn cache_messages_refuse_modes_they_may_not_carry() {
-    let c = |mode| CacheLock { ino: 5, gen: 1, mode };
+    let c = |mode| CacheLock { ino: 5, mode };
     let bad = [Request::CacheLock(c(cache::NL)), Request::CacheDown(c(cache::EX)), Request::CacheBast(c(cache::NL)), Request::CacheLock(c(9))];
     let mut buf = vec![0u8; MAX_MSG];
     for req in bad {
@@ -377,9 +377,9 @@ fn cache_messages_refuse_modes_they_may_not_carry() {
 
 #[test]
 fn cache_resource_names_round_trip_and_refuse_others() {
-    let r = cache::res_name(0x0102_0304_0506_0708, 0xaabb_ccdd);
-    assert_eq!(cache::parse_res(&r), Some((0x0102_0304_0506_0708, 0xaabb_ccdd)));
-    assert_eq!(cache::parse_res(&r[..12]), None);
+    let r = cache::res_name(0x0102_0304_0506_0708);
+    assert_eq!(cache::parse_res(&r), Some(0x0102_0304_0506_0708));
+    assert_eq!(cache::parse_res(&r[..8]), None);
     let mut other = r;
     other[0] = b'x';
     assert_eq!(cache::parse_res(&other), None);
