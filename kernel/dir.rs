@@ -5,7 +5,7 @@
 
 use crate::bindings;
 use crate::lower::{self, zeroed, DentryRef, ParentLock, SyncTable, WriteAccess};
-use crate::{file, inode};
+use crate::{cache, file, inode};
 use kernel::ffi::{c_char, c_int, c_uint};
 use core::ptr;
 use kernel::prelude::*;
@@ -94,10 +94,26 @@ unsafe fn make(
     dentry: *mut bindings::dentry,
     op: impl FnOnce(*mut bindings::inode, *mut bindings::dentry) -> c_int,
 ) -> c_int {
+    // SAFETY: Per the caller.
+    unsafe { make_also(dir, dentry, ptr::null_mut(), op) }
+}
+
+/// [`make`], with one more inode the operation changes (a hard link's target).
+///
+/// # Safety
+///
+/// As for [`make`]; `also` is null or a live inode of the same superblock.
+unsafe fn make_also(
+    dir: *mut bindings::inode,
+    dentry: *mut bindings::dentry,
+    also: *mut bindings::inode,
+    op: impl FnOnce(*mut bindings::inode, *mut bindings::dentry) -> c_int,
+) -> c_int {
     kernel::error::from_result(|| {
         // SAFETY: Per the caller.
         unsafe {
             let _write = WriteAccess::new((*dir).i_sb)?;
+            let _ex = cache::hold_ex_on((*dir).i_sb, &[dir, also])?;
             let lower_dentry = lower::dentry(dentry);
             let parent = ParentLock::new(lower_dentry);
             kernel::error::to_result(op(parent.dir, lower_dentry))?;
@@ -154,7 +170,7 @@ unsafe extern "C" fn link(old: *mut bindings::dentry, dir: *mut bindings::inode,
     let lower_old = unsafe { lower::dentry(old) };
     // SAFETY: As above.
     let ret = unsafe {
-        make(dir, new, |ldir, ld| bindings::vfs_link(lower_old, idmap(), ldir, ld, ptr::null_mut()))
+        make_also(dir, new, lower::d_inode(old), |ldir, ld| bindings::vfs_link(lower_old, idmap(), ldir, ld, ptr::null_mut()))
     };
     if ret == 0 {
         // SAFETY: `old` is positive; its link count changed.
@@ -178,6 +194,7 @@ unsafe fn remove(
         // lower filesystem removes it.
         unsafe {
             let _write = WriteAccess::new((*dir).i_sb)?;
+            let _ex = cache::hold_ex_on((*dir).i_sb, &[dir, lower::d_inode(dentry)])?;
             let lower_dentry = DentryRef::get(lower::dentry(dentry));
             let parent = ParentLock::new(lower_dentry.0);
             let ret = op(parent.dir, lower_dentry.0);
@@ -218,6 +235,7 @@ unsafe extern "C" fn rename(
         // lower rename.
         unsafe {
             let _write = WriteAccess::new((*old_dir).i_sb)?;
+            let _ex = cache::hold_ex_on((*old_dir).i_sb, &[old_dir, new_dir, (*old).d_inode, (*new).d_inode])?;
             let lower_old = DentryRef::get(lower::dentry(old));
             let lower_new = DentryRef::get(lower::dentry(new));
             let old_parent = DentryRef(bindings::dget_parent(lower_old.0));

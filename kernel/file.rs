@@ -85,6 +85,19 @@ unsafe fn synced_lower(file: *mut bindings::file) -> *mut bindings::file {
     }
 }
 
+/// EX on the inode of `file` for a change of its data or size.
+///
+/// # Safety
+///
+/// `file` must be an open mxfs file.
+unsafe fn changing<'a>(file: *mut bindings::file) -> Result<crate::cache::ExGuard<'a>> {
+    // SAFETY: Per the contract.
+    unsafe {
+        let inode = (*file).f_inode;
+        crate::cache::hold_ex_on((*inode).i_sb, &[inode])
+    }
+}
+
 unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
     // SAFETY: The VFS passes a kiocb on an open mxfs file and the destination iterator.
     unsafe {
@@ -97,6 +110,10 @@ unsafe extern "C" fn write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings:
     // SAFETY: As for `read_iter`; afterwards the mxfs inode takes the new size and times.
     unsafe {
         let iocb = &mut *iocb;
+        let _ex = match changing((*iocb).ki_filp) {
+            Ok(g) => g,
+            Err(e) => return e.to_errno() as isize,
+        };
         let ret = bindings::vfs_iter_write(synced_lower(iocb.ki_filp), iter, &mut iocb.ki_pos, rw_flags(iocb));
         inode::refresh((*iocb.ki_filp).f_inode);
         ret
@@ -145,6 +162,10 @@ unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area
 unsafe extern "C" fn fallocate(file: *mut bindings::file, mode: c_int, offset: bindings::loff_t, len: bindings::loff_t) -> isize {
     // SAFETY: `file` is open; XFS validates the mode and range.
     unsafe {
+        let _ex = match changing(file) {
+            Ok(g) => g,
+            Err(e) => return e.to_errno() as isize,
+        };
         let ret = bindings::vfs_fallocate(lower::file(file), mode, offset, len);
         inode::refresh((*file).f_inode);
         ret as isize
@@ -161,6 +182,10 @@ unsafe extern "C" fn copy_file_range(
 ) -> isize {
     // SAFETY: The VFS calls this only when both files are open mxfs files of one superblock.
     unsafe {
+        let _ex = match changing(file_out) {
+            Ok(g) => g,
+            Err(e) => return e.to_errno() as isize,
+        };
         let ret = bindings::vfs_copy_file_range(lower::file(file_in), pos_in, lower::file(file_out), pos_out, len, flags);
         inode::refresh((*file_out).f_inode);
         ret
@@ -181,6 +206,10 @@ unsafe extern "C" fn remap_file_range(
     }
     // SAFETY: As for `copy_file_range`.
     unsafe {
+        let _ex = match changing(file_out) {
+            Ok(g) => g,
+            Err(e) => return e.to_errno() as bindings::loff_t,
+        };
         let (lin, lout) = (lower::file(file_in), lower::file(file_out));
         let ret = if flags & bindings::REMAP_FILE_DEDUP != 0 {
             bindings::vfs_dedupe_file_range_one(lin, pos_in, lout, pos_out, len, flags)
@@ -209,6 +238,10 @@ unsafe extern "C" fn splice_write(
 ) -> isize {
     // SAFETY: `file` is open; `pipe` and `ppos` are the caller's.
     unsafe {
+        let _ex = match changing(file) {
+            Ok(g) => g,
+            Err(e) => return e.to_errno() as isize,
+        };
         let lower_file = synced_lower(file);
         let Some(lower_splice) = (*(*lower_file).f_op).splice_write else {
             return EINVAL.to_errno() as isize;

@@ -165,6 +165,7 @@ pub(crate) unsafe extern "C" fn setattr(
                 lower_ia.ia_valid &= !bindings::ATTR_MODE;
             }
             let _write = lower::WriteAccess::new((*dentry).d_sb)?;
+            let _ex = crate::cache::hold_ex_on((*dentry).d_sb, &[inode])?;
             bindings::mxfs_inode_lock(lower_inode);
             let ret = bindings::notify_change(
                 &raw mut bindings::nop_mnt_idmap,
@@ -207,6 +208,7 @@ pub(crate) unsafe extern "C" fn fileattr_set(
         // SAFETY: `dentry` is a positive mxfs dentry; the lower call locks the lower inode.
         unsafe {
             let _write = lower::WriteAccess::new((*dentry).d_sb)?;
+            let _ex = crate::cache::hold_ex_on((*dentry).d_sb, &[lower::d_inode(dentry)])?;
             let ret = bindings::vfs_fileattr_set(&raw mut bindings::nop_mnt_idmap, lower::dentry(dentry), fa);
             refresh(lower::d_inode(dentry));
             kernel::error::to_result(ret)?;

@@ -8,6 +8,7 @@
 //! reports ready over the `mxfs` generic netlink family.
 
 mod bindings;
+mod cache;
 mod daemon;
 mod dentry;
 mod dir;

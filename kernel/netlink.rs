@@ -45,10 +45,11 @@ const fn op(command: u8, doit: unsafe extern "C" fn(*mut bindings::sk_buff, *mut
     o
 }
 
-static OPS: SyncTable<[bindings::genl_small_ops; 3]> = SyncTable([
+static OPS: SyncTable<[bindings::genl_small_ops; 4]> = SyncTable([
     op(cmd::DAEMON_READY, daemon_ready_doit),
     op(cmd::STATUS, status_doit),
     op(cmd::REMOTE_REPLY, remote_reply_doit),
+    op(cmd::CACHE_BAST, cache_bast_doit),
 ]);
 
 struct Family(UnsafeCell<bindings::genl_family>);
@@ -209,6 +210,28 @@ unsafe extern "C" fn remote_reply_doit(_skb: *mut bindings::sk_buff, info: *mut 
             return Err(ENOENT);
         }
         Ok(0)
+    })
+}
+
+/// CACHE_BAST: another node waits for a cache lock of this node, only from a mount's daemon.
+unsafe extern "C" fn cache_bast_doit(_skb: *mut bindings::sk_buff, info: *mut bindings::genl_info) -> c_int {
+    kernel::error::from_result(|| {
+        // SAFETY: The genetlink core calls us with a valid `info`.
+        let portid = unsafe { (*info).snd_portid };
+        let mount = registry::find_portid(portid).ok_or(EPERM)?;
+        // SAFETY: As above.
+        let msg = unsafe { request_attr(info, attr::REMOTE_MSG) }.ok_or(EINVAL)?;
+        match remote::decode_request(msg) {
+            Ok((_, _, remote::Request::CacheBast(c))) => {
+                crate::cache::bast(&mount, c.ino);
+                Ok(0)
+            }
+            Ok(_) => Err(EINVAL),
+            Err(e) => {
+                pr_warn!("malformed CACHE_BAST for volume {}: {}\n", mount.uuid_str(), e);
+                Err(EINVAL)
+            }
+        }
     })
 }
 

@@ -4,6 +4,7 @@
 //! and in what state.
 
 use crate::bindings;
+use crate::cache::{self, Cache};
 use crate::fence::SelfFence;
 use crate::rpc::Calls;
 use crate::uapi_genl::{role, state, UUID_STR_LEN};
@@ -32,6 +33,8 @@ pub(crate) struct MountState {
     owner_node: AtomicU32,
     /// Remote calls of a member mount waiting for their replies.
     calls: Calls,
+    /// This node's cluster locks of the volume's inodes (the lock-cache).
+    cache: Cache,
     /// Shuts a clustered owner's XFS down when its daemon dies.
     pub(crate) fence: Arc<SelfFence>,
     /// `struct pid` of mxfsd (counted), set in the daemon's context before it execs.
@@ -48,7 +51,9 @@ impl MountState {
         lockstate: Option<CString>,
         peers: Option<CString>,
     ) -> Result<Self> {
+        let clustered = lockstate.is_some();
         Ok(MountState {
+            cache: Cache::new(clustered)?,
             uuid,
             device,
             mountpoint,
@@ -66,6 +71,10 @@ impl MountState {
 
     pub(crate) fn calls(&self) -> &Calls {
         &self.calls
+    }
+
+    pub(crate) fn cache(&self) -> &Cache {
+        &self.cache
     }
 
     pub(crate) fn role(&self) -> u32 {
@@ -146,6 +155,7 @@ impl MountState {
     /// Called when the daemon is seen gone: a ready mount becomes degraded (once).
     pub(crate) fn daemon_gone(&self) {
         self.calls.fail_all();
+        cache::forget_all(self);
         SelfFence::trigger(&self.fence);
         if self.transition(state::READY, state::DEGRADED) {
             pr_err!(

@@ -206,6 +206,23 @@ pub(crate) fn call(mount: &MountState, req: &Request<'_>) -> Result<Answer> {
     }
 }
 
+/// Sends `req` to the mount's daemon without waiting for anything (CACHE_DOWN). EIO when the
+/// daemon is gone; another error when the send may be tried again.
+pub(crate) fn notify(mount: &MountState, req: &Request<'_>) -> Result {
+    let portid = mount.daemon_portid();
+    if portid == 0 || !mount.daemon_alive() {
+        return Err(EIO);
+    }
+    let creds = Creds::new(0, 0, &[]);
+    let skb = build(req, 0, &creds, req.encoded_len(&creds))?;
+    // SAFETY: `skb` is a complete message; unicast consumes it in every case.
+    let ret = unsafe { bindings::mxfs_genlmsg_unicast(skb, portid) };
+    if ret < 0 {
+        return Err(Error::from_errno(ret));
+    }
+    Ok(())
+}
+
 /// Builds the REMOTE_REQUEST message.
 fn build(req: &Request<'_>, id: u64, creds: &Creds, len: usize) -> Result<*mut bindings::sk_buff> {
     // SAFETY: Allocates a new message, freed below on error.

@@ -57,6 +57,7 @@ unsafe extern "C" fn set(
         // `value` means removal.
         unsafe {
             let _write = WriteAccess::new((*dentry).d_sb)?;
+            let _ex = crate::cache::hold_ex_on((*dentry).d_sb, &[inode])?;
             let lower_dentry = lower::dentry(dentry);
             let idmap = &raw mut bindings::nop_mnt_idmap;
             let ret = if value.is_null() {
@@ -109,6 +110,7 @@ pub(crate) unsafe extern "C" fn set_acl(
         // lower `vfs_*_acl`, which also applies the mode change a new access ACL implies.
         unsafe {
             let _write = WriteAccess::new((*dentry).d_sb)?;
+            let _ex = crate::cache::hold_ex_on((*dentry).d_sb, &[lower::d_inode(dentry)])?;
             let lower_dentry = lower::dentry(dentry);
             let idmap = &raw mut bindings::nop_mnt_idmap;
             let ret = if acl.is_null() {

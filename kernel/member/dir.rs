@@ -6,6 +6,7 @@
 use super::inode::{self, apply, fh};
 use super::call;
 use crate::bindings;
+use crate::cache;
 use crate::lower::{self, zeroed, SyncTable};
 use crate::uapi_remote::{self as remote, Reply, Request, MAX_DIRENTS};
 use kernel::ffi::{c_char, c_int, c_uint};
@@ -66,7 +67,10 @@ unsafe extern "C" fn lookup(dir: *mut bindings::inode, dentry: *mut bindings::de
         // SAFETY: The VFS holds `dir` locked and passes a new dentry of it.
         unsafe {
             let sb = (*dir).i_sb;
+            // The answer may be cached (as the dentry) for as long as this grant lasts.
+            let grant = cache::hold_pr(super::mount_of(sb), (*dir).i_ino as u64)?;
             let answer = call(sb, &Request::Lookup { dir: *fh(dir), name: name(dentry) })?;
+            (*dentry).d_time = grant as _;
             let inode = match answer.get() {
                 Ok(reply) => entry_inode(sb, reply)?,
                 Err(e) if e == ENOENT => ptr::null_mut(),
@@ -77,29 +81,68 @@ unsafe extern "C" fn lookup(dir: *mut bindings::inode, dentry: *mut bindings::de
     })())
 }
 
-/// Nothing is cached without a cluster lock yet: every use of a dentry asks the owner whether
-/// the name still leads to the same inode.
+/// A dentry is trusted while the PR grant of its directory it was looked up under lasts (and,
+/// for a positive one, while its inode's attributes are cached, so that permission checks see
+/// current modes); otherwise the owner is asked again whether the name still leads to the same
+/// inode, or still to none.
 unsafe extern "C" fn d_revalidate(dentry: *mut bindings::dentry, flags: c_uint) -> c_int {
-    if flags & bindings::LOOKUP_RCU != 0 {
-        return -(bindings::ECHILD as c_int);
-    }
-    // SAFETY: The VFS passes a live dentry in ref-walk mode; its parent is pinned by it.
+    // SAFETY: The VFS passes a live dentry; in RCU walk its parent and inode stay allocated
+    // for the walk, and the cache table is only read under its spinlock.
     unsafe {
-        let inode = (*dentry).d_inode;
-        if inode.is_null() {
-            return 0;
+        let mount = super::mount_of((*dentry).d_sb);
+        let parent = core::ptr::read_volatile(&(*dentry).d_parent);
+        let dir = core::ptr::read_volatile(&(*parent).d_inode);
+        let inode = core::ptr::read_volatile(&(*dentry).d_inode);
+        if !dir.is_null() {
+            let grant = cache::grant(mount, (*dir).i_ino as u64);
+            let fresh = grant != 0 && (*dentry).d_time == grant as _;
+            if fresh && (inode.is_null() || cache::attrs_cached(mount, (*inode).i_ino as u64)) {
+                return 1;
+            }
+        }
+        if flags & bindings::LOOKUP_RCU != 0 {
+            return -(bindings::ECHILD as c_int);
         }
         let parent = bindings::dget_parent(dentry);
-        let dir = (*parent).d_inode;
-        let result = call((*dentry).d_sb, &Request::Lookup { dir: *fh(dir), name: name(dentry) });
+        let ret = revalidate(mount, dentry, (*parent).d_inode);
         bindings::dput(parent);
-        let answer = match result {
+        ret
+    }
+}
+
+/// Asks the owner about `dentry` in `dir` under fresh grants.
+///
+/// # Safety
+///
+/// `dentry` must be a live member dentry in ref-walk mode and `dir` its parent's inode.
+unsafe fn revalidate(mount: &crate::registry::MountState, dentry: *mut bindings::dentry, dir: *mut bindings::inode) -> c_int {
+    // SAFETY: Per the caller.
+    unsafe {
+        let inode = (*dentry).d_inode;
+        let dir_grant = match cache::hold_pr(mount, (*dir).i_ino as u64) {
+            Ok(g) => g,
+            Err(e) => return e.to_errno(),
+        };
+        let inode_grant = match inode.is_null() {
+            true => 0,
+            false => match cache::hold_pr(mount, (*inode).i_ino as u64) {
+                Ok(g) => g,
+                Err(e) => return e.to_errno(),
+            },
+        };
+        let answer = match call((*dentry).d_sb, &Request::Lookup { dir: *fh(dir), name: name(dentry) }) {
             Ok(a) => a,
             Err(e) => return e.to_errno(),
         };
         match answer.get() {
-            Ok(Reply::Entry { fh: found, attr }) if found == *fh(inode) => {
+            Ok(Reply::Entry { fh: found, attr }) if !inode.is_null() && found == *fh(inode) => {
                 apply(inode, &attr);
+                cache::attrs_fetched(mount, (*inode).i_ino as u64, inode_grant);
+                (*dentry).d_time = dir_grant as _;
+                1
+            }
+            Err(e) if e == ENOENT && inode.is_null() => {
+                (*dentry).d_time = dir_grant as _;
                 1
             }
             Ok(_) => 0,

@@ -3,11 +3,12 @@
 //! Remote inodes: named by the owner's XFS file handle (kept in `i_private`), numbered by the
 //! XFS inode number, with attributes copied from the owner's replies.
 //!
-//! Until the lock-cache exists nothing is trusted between calls: getattr asks the owner,
-//! dentries are revalidated by a lookup, and file data is never cached.
+//! Attributes are trusted between calls only under the inode's PR cache lock (`cache`);
+//! file data is never cached.
 
 use super::{call, dir, file};
 use crate::bindings;
+use crate::cache;
 use crate::lower::{zeroed, SyncTable};
 use crate::uapi_remote::{set, Attr, Fh, Reply, Request, SetAttr, Time};
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -168,7 +169,13 @@ unsafe extern "C" fn getattr(
         // SAFETY: The VFS passes a valid path to one of our positive dentries.
         unsafe {
             let inode = (*(*path).dentry).d_inode;
-            refresh(inode)?;
+            let mount = super::mount_of((*inode).i_sb);
+            let ino = (*inode).i_ino as u64;
+            if !cache::attrs_cached(mount, ino) {
+                let grant = cache::hold_pr(mount, ino)?;
+                refresh(inode)?;
+                cache::attrs_fetched(mount, ino, grant);
+            }
             bindings::generic_fillattr(idmap, request_mask, inode, stat);
         }
         Ok(0)

@@ -29,6 +29,16 @@ static SUPER_OPS: SyncTable<bindings::super_operations> = SyncTable(bindings::su
     ..zeroed()
 });
 
+/// The mount `sb` belongs to.
+///
+/// # Safety
+///
+/// `sb` must be a member superblock reached from a live inode, dentry or file.
+pub(crate) unsafe fn mount_of<'a>(sb: *const bindings::super_block) -> &'a MountState {
+    // SAFETY: Per the caller.
+    unsafe { &lower::sb_info(sb).mount }
+}
+
 /// Makes a remote call for the mount `sb` belongs to. `sb` must be a member superblock reached
 /// from a live inode, dentry or file, which keeps it (and its `SbInfo`) alive.
 pub(crate) fn call(sb: *mut bindings::super_block, req: &Request<'_>) -> Result<Answer> {
@@ -79,6 +89,7 @@ unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
     // null if setting it up failed.
     unsafe {
         bindings::truncate_inode_pages_final(&mut (*inode).i_data);
+        crate::cache::evict(mount_of((*inode).i_sb), (*inode).i_ino as u64);
         bindings::clear_inode(inode);
         let fh = (*inode).i_private.cast::<crate::uapi_remote::Fh>();
         if !fh.is_null() {

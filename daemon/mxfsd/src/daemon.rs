@@ -88,6 +88,9 @@ pub fn run(args: &Args, cli: &Cli) -> Result<(), Error> {
     };
     let executor = owner_executor(&elected, &args.mountpoint, true)?;
     let dispatch = route(cluster.as_ref(), &elected, executor);
+    if let Some(c) = &cluster {
+        c.set_kernel(kernel.clone());
+    }
 
     log::info!("{}: ready, {}", describe(args), role_text(&elected));
     kernel.daemon_ready(&args.uuid, elected.role, elected.owner).map_err(Error::Ready)?;
@@ -138,12 +141,14 @@ fn role_text(e: &Elected) -> String {
 }
 
 /// The owner's executor, on its mount point (none for a member, or without a mount point).
+/// Its operations pass through the owner's mxfs mount, whose kernel takes the cache locks
+/// they need, in the same order as for local processes (inside the VFS's own locks).
 fn owner_executor(e: &Elected, mountpoint: &str, check_magic: bool) -> Result<Option<Arc<Executor>>, Error> {
     if e.role != role::OWNER || mountpoint.is_empty() {
         return Ok(None);
     }
     let root = MountRoot::new(mountpoint.into(), check_magic);
-    Executor::start(root).map(|x| Some(Arc::new(x))).map_err(Error::Cluster)
+    Executor::start(root, None).map(|x| Some(Arc::new(x))).map_err(Error::Cluster)
 }
 
 /// Tells the engine the role; returns where the kernel's requests go.

@@ -126,6 +126,13 @@ impl Channel {
         self.send(&nlmsg::encode(self.family, NLM_F_REQUEST, seq, self.port, &payload)?)
     }
 
+    /// Sends one CACHE_BAST (no ACK asked, as for replies).
+    pub fn cache_bast(&self, m: &[u8]) -> Result<(), NlError> {
+        let payload = remote::encode_cache_bast(m)?;
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        self.send(&nlmsg::encode(self.family, NLM_F_REQUEST, seq, self.port, &payload)?)
+    }
+
     /// Waits up to `timeout` for the next messages; empty when nothing came.
     pub fn recv(&self, timeout: Duration) -> Result<Vec<Incoming>, NlError> {
         {

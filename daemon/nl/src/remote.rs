@@ -47,6 +47,11 @@ pub fn encode_remote_reply(m: &[u8]) -> Result<Vec<u8>, NlError> {
     encode(cmd::REMOTE_REPLY, m)
 }
 
+/// CACHE_BAST carrying an encoded CACHE_BAST message.
+pub fn encode_cache_bast(m: &[u8]) -> Result<Vec<u8>, NlError> {
+    encode(cmd::CACHE_BAST, m)
+}
+
 /// REMOTE_REQUEST as the kernel sends it (for tests and tools).
 pub fn encode_remote_request(m: &[u8]) -> Result<Vec<u8>, NlError> {
     encode(cmd::REMOTE_REQUEST, m)

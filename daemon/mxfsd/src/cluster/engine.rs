@@ -31,12 +31,15 @@ use mxfs_uapi::lockstate::{LockGrant, ResourceName};
 use mxfs_uapi::peer::msg_type;
 use serde::Serialize;
 
+use super::cache::{self, CacheEvent, ExecWait, KernelSink};
 use super::disk::{DiskEvent, DiskReq, DiskThread, RecordSpace, SlotObs};
 use super::pr::{Pr, PrEvent, WatchVerdict};
 use super::remote::{RemoteEvent, Router};
 use super::setup;
 use super::wire;
 use crate::clock;
+use crate::remote::Responder;
+use mxfs_uapi::remote::{cache as wire_cache, Reply};
 
 /// A request from a local client; every one carries the channel its answer goes to.
 pub enum CtlReq {
@@ -57,6 +60,7 @@ pub enum Event {
     Ctl(CtlReq),
     Pr(PrEvent),
     Remote(RemoteEvent),
+    Cache(CacheEvent),
     Stop,
 }
 
@@ -109,6 +113,8 @@ struct LocalRes {
     record: Option<(u32, Option<Mode>)>,
     writes_inflight: u32,
     last_token: u64,
+    /// The mode this node's kernel holds this inode's cache lock at (cache locks only).
+    kernel: Option<Mode>,
 }
 
 #[derive(Serialize)]
@@ -170,6 +176,9 @@ struct Status {
     owner: Option<u32>,
     remote_in_flight: usize,
     remote_held: usize,
+    cache_kernel_grants: u64,
+    cache_kernel_basts: u64,
+    cache_exec_locks: u64,
 }
 
 pub struct Engine {
@@ -203,6 +212,18 @@ pub struct Engine {
     /// Owner takeovers deferred until the victim's settle time.
     takeovers: Vec<(u64, NodeId)>,
     remote: Router,
+    kernel_sink: Option<KernelSink>,
+    /// Cache lock requests of the kernel and of the executor, by DLM request id.
+    kernel_pending: HashMap<ReqId, Responder>,
+    exec_pending: HashMap<ReqId, ExecWait>,
+    /// The kernel's PR requests waiting for the executor's uses of the inode to end: a member's
+    /// cache must not be filled while this node is changing the inode.
+    kernel_deferred: HashMap<ResName, Vec<Responder>>,
+    /// The lease whose end made the kernel drop its caches.
+    lease_dropped: u64,
+    cache_kernel_grants: u64,
+    cache_kernel_basts: u64,
+    cache_exec_locks: u64,
 }
 
 fn res_text(r: &ResName) -> String {
@@ -243,6 +264,14 @@ impl Engine {
             settle_until: BTreeMap::new(),
             takeovers: Vec::new(),
             remote: Router::new(can_fail_over),
+            kernel_sink: None,
+            kernel_pending: HashMap::new(),
+            exec_pending: HashMap::new(),
+            kernel_deferred: HashMap::new(),
+            lease_dropped: 0,
+            cache_kernel_grants: 0,
+            cache_kernel_basts: 0,
+            cache_exec_locks: 0,
         }
     }
 
@@ -258,6 +287,7 @@ impl Engine {
                 self.feed(Input::Tick);
                 self.due_takeovers(now);
                 self.remote.tick(now);
+                self.cache_tick(now);
             }
             let wait = Duration::from_millis(next_tick.saturating_sub(clock::now_ms()));
             match rx.recv_timeout(wait) {
@@ -309,11 +339,17 @@ impl Engine {
                 // The owner's side wins a 2-node partition (docs/cluster.md), so membership
                 // must know who the owner is.
                 if let RemoteEvent::Role { owner, .. } = &r {
+                    let changed = self.remote.role().is_some_and(|(_, o)| o != *owner);
                     let owner = u64::from(*owner);
                     self.feed(Input::Owner((owner != 0).then_some(NodeId(owner))));
+                    // What the kernel cached may include what the old owner never committed.
+                    if changed {
+                        self.drop_kernel_caches("the owner changed");
+                    }
                 }
                 self.remote.event(r, self.p.mesh.as_ref(), clock::now_ms())
             }
+            Event::Cache(c) => self.cache(c),
             Event::Stop => {}
         }
     }
@@ -427,17 +463,37 @@ impl Engine {
             Output::Bast { res, blocking } => {
                 let lr = self.locks.entry(res.clone()).or_default();
                 lr.bast = Some(blocking);
-                if lr.in_use == 0 {
+                let kernel_blocks = lr.kernel.is_some_and(|k| !k.compatible(blocking));
+                let idle = lr.in_use == 0;
+                if kernel_blocks {
+                    // The kernel writes back and invalidates, then answers with CACHE_DOWN.
+                    self.kernel_bast(&res, blocking);
+                } else if idle {
                     self.honour(res);
                 }
             }
             Output::Fail { req, res, reason } => {
+                if let Some(reply) = self.kernel_pending.remove(&req) {
+                    log::warn!("cache lock {} for the kernel failed: {reason:?}", res_text(&res));
+                    return reply.fail(libc::EIO as u32);
+                }
+                if let Some(w) = self.exec_pending.remove(&req) {
+                    log::warn!("cache lock {} for a remote operation failed: {reason:?}", res_text(&res));
+                    for ino in w.held {
+                        self.unuse(&cache::res_of(ino));
+                    }
+                    let _ = w.reply.send(Err(libc::EIO as u32));
+                    return;
+                }
                 if let Some(p) = self.pending.remove(&req) {
                     let _ = p.reply.send(format!("error {} failed: {reason:?}", res_text(&res)));
                 }
             }
             Output::Lost { res } => {
                 log::warn!("lock {} lost", res_text(&res));
+                if self.locks.get(&res).is_some_and(|l| l.kernel.is_some()) {
+                    self.kernel_bast(&res, Mode::EX);
+                }
                 self.record_mode(&res, None);
                 if let Some(lr) = self.locks.get_mut(&res) {
                     lr.bast = None;
@@ -716,6 +772,22 @@ impl Engine {
     }
 
     fn granted(&mut self, req: ReqId, res: ResName, mode: Mode) {
+        if let Some(reply) = self.kernel_pending.remove(&req) {
+            // The kernel keeps its own users: the DLM use ends at once, the lock stays cached.
+            self.cache_kernel_grants += 1;
+            self.locks.entry(res.clone()).or_default().kernel = Some(mode);
+            reply.result(Ok(Reply::Done));
+            self.feed(Input::Unlock { res });
+            return;
+        }
+        if let Some(mut w) = self.exec_pending.remove(&req) {
+            self.locks.entry(res.clone()).or_default().in_use += 1;
+            if let Some(ino) = wire_cache_ino(&res) {
+                w.held.push(ino);
+            }
+            self.exec_next(w);
+            return;
+        }
         let Some(p) = self.pending.remove(&req) else {
             // Nobody asked (a client model bug); give the use straight back.
             self.feed(Input::Unlock { res });
@@ -854,10 +926,16 @@ impl Engine {
     fn unuse(&mut self, res: &ResName) {
         let Some(lr) = self.locks.get_mut(res) else { return };
         lr.in_use = lr.in_use.saturating_sub(1);
-        let honour = lr.in_use == 0 && lr.bast.is_some();
+        let idle = lr.in_use == 0;
+        let honour = idle && lr.bast.is_some_and(|b| lr.kernel.is_none_or(|k| k.compatible(b)));
         self.feed(Input::Unlock { res: res.clone() });
         if honour {
             self.honour(res.clone());
+        }
+        if idle {
+            for reply in self.kernel_deferred.remove(res).unwrap_or_default() {
+                self.kernel_lock(res.clone(), Mode::PR, reply);
+            }
         }
     }
 
@@ -941,6 +1019,9 @@ impl Engine {
                 })
                 .collect(),
             cached_grants: stats.cached_grants,
+            cache_kernel_grants: self.cache_kernel_grants,
+            cache_kernel_basts: self.cache_kernel_basts,
+            cache_exec_locks: self.cache_exec_locks,
             requests_sent: stats.requests_sent,
             grants_by_master: stats.grants_by_master,
             basts_sent: stats.basts_sent,
@@ -954,6 +1035,141 @@ impl Engine {
         match serde_json::to_string(&s) {
             Ok(j) => format!("status {j}"),
             Err(e) => format!("error {e}"),
+        }
+    }
+}
+
+/// The inode of a cache lock's resource.
+fn wire_cache_ino(res: &ResName) -> Option<u64> {
+    wire_cache::parse_res(res.as_bytes())
+}
+
+/// Idle cache locks of the executor kept cached before the tick releases them.
+const IDLE_CACHE_LOCKS: usize = 4096;
+
+impl Engine {
+    // ---- the lock-cache's clients (cluster/cache.rs) ---------------------------------------
+
+    fn cache(&mut self, ev: CacheEvent) {
+        match ev {
+            CacheEvent::Kernel(sink) => self.kernel_sink = Some(sink),
+            CacheEvent::KernelLock { ino, mode, reply } => {
+                if self.stopped.is_some() {
+                    return reply.fail(libc::EIO as u32);
+                }
+                let res = cache::res_of(ino);
+                if mode == Mode::PR && self.locks.get(&res).is_some_and(|l| l.in_use > 0) {
+                    self.kernel_deferred.entry(res).or_default().push(reply);
+                    return;
+                }
+                self.kernel_lock(res, mode, reply);
+            }
+            CacheEvent::KernelDown { ino, mode } => {
+                let res = cache::res_of(ino);
+                let Some(lr) = self.locks.get_mut(&res) else { return };
+                lr.kernel = mode;
+                if lr.in_use > 0 {
+                    return;
+                }
+                match lr.bast {
+                    Some(b) if mode.is_none_or(|k| k.compatible(b)) => self.honour(res),
+                    Some(_) => {}
+                    // The kernel let go of its own accord (the inode left its memory).
+                    None if mode.is_none() && self.node.dlm().held(&res).is_some() => self.down_convert(res, None),
+                    None => {}
+                }
+            }
+            CacheEvent::ExecLock { inos, reply } => {
+                if self.stopped.is_some() {
+                    let _ = reply.send(Err(libc::EIO as u32));
+                    return;
+                }
+                self.cache_exec_locks += 1;
+                self.exec_next(ExecWait { todo: inos, held: Vec::new(), reply });
+            }
+            CacheEvent::ExecUnlock { inos } => {
+                for ino in inos {
+                    self.unuse(&cache::res_of(ino));
+                }
+            }
+        }
+    }
+
+    fn kernel_lock(&mut self, res: ResName, mode: Mode, reply: Responder) {
+        let req = self.next_req;
+        self.next_req += 1;
+        self.kernel_pending.insert(req, reply);
+        self.feed(Input::Lock { req, res, mode });
+    }
+
+    /// Requests the executor's next EX lock, or answers once it holds them all.
+    fn exec_next(&mut self, mut w: ExecWait) {
+        if w.todo.is_empty() {
+            if w.reply.send(Ok(())).is_err() {
+                for ino in std::mem::take(&mut w.held) {
+                    self.unuse(&cache::res_of(ino));
+                }
+            }
+            return;
+        }
+        let ino = w.todo.remove(0);
+        let res = cache::res_of(ino);
+        // This node's kernel caches as a member (a node that took the volume over): it must
+        // drop that cache before the change. A member's kernel does so before it returns.
+        if self.locks.get(&res).and_then(|l| l.kernel) == Some(Mode::PR) {
+            self.kernel_bast(&res, Mode::EX);
+        }
+        let req = self.next_req;
+        self.next_req += 1;
+        self.exec_pending.insert(req, w);
+        self.feed(Input::Lock { req, res, mode: Mode::EX });
+    }
+
+    /// Tells the kernel that `blocking` waits on `res`.
+    fn kernel_bast(&mut self, res: &ResName, blocking: Mode) {
+        let Some(ino) = wire_cache_ino(res) else { return };
+        match &self.kernel_sink {
+            Some(sink) => {
+                self.cache_kernel_basts += 1;
+                sink(&cache::bast_message(ino, blocking));
+            }
+            None => log::warn!("cache lock {} blocks {blocking} but no kernel link is up", res_text(res)),
+        }
+    }
+
+    /// Makes the kernel drop every cache it holds (it answers each with CACHE_DOWN).
+    fn drop_kernel_caches(&mut self, why: &str) {
+        let held: Vec<ResName> = self.locks.iter().filter(|(_, l)| l.kernel == Some(Mode::PR)).map(|(r, _)| r.clone()).collect();
+        if held.is_empty() {
+            return;
+        }
+        log::info!("{why}: the kernel drops its {} cached inodes", held.len());
+        for res in held {
+            self.kernel_bast(&res, Mode::EX);
+        }
+    }
+
+    fn cache_tick(&mut self, now: u64) {
+        // Past the lease the cluster may have fenced this node: nothing cached is trusted.
+        if self.lease_until != 0 && now >= self.lease_until && self.lease_dropped != self.lease_until {
+            self.lease_dropped = self.lease_until;
+            self.drop_kernel_caches("the membership lease ended");
+        }
+        if self.locks.len() <= IDLE_CACHE_LOCKS {
+            return;
+        }
+        let idle: Vec<ResName> = self
+            .locks
+            .iter()
+            .filter(|(r, l)| {
+                wire_cache_ino(r).is_some() && l.kernel.is_none() && l.in_use == 0 && l.bast.is_none() && l.record.is_none()
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        for res in idle {
+            if self.node.dlm().held(&res).is_some() && !self.kernel_deferred.contains_key(&res) {
+                self.down_convert(res, None);
+            }
         }
     }
 }

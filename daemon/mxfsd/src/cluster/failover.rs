@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use mxfs_uapi::genl::role;
 
+use super::cache::CacheClient;
 use super::engine::Event;
 use super::owner::Elector;
 use super::remote::RemoteEvent;
@@ -155,7 +156,8 @@ impl Failover {
         };
         log::warn!("took the volume over (ownership generation {}): XFS on {} mounted (a dirty log was replayed)", e.generation, self.device);
         self.mounted.store(true, Ordering::Release);
-        let executor = Executor::start(MountRoot::held(root, PathBuf::from(&self.device)))?;
+        let cache = CacheClient::new(self.elector.engine_tx.clone());
+        let executor = Executor::start(MountRoot::held(root, PathBuf::from(&self.device)), Some(cache))?;
         let _ = self.elector.engine_tx.send(Event::Remote(RemoteEvent::Role {
             role: role::OWNER,
             owner: e.owner,

@@ -7,6 +7,7 @@
 //! connection (`mxfsd-peer` reader, `mxfsd-peer-tx` writer), `mxfsd-control` plus one per
 //! control client. The main thread only waits for SIGTERM.
 
+pub mod cache;
 pub mod control;
 pub mod disk;
 pub mod engine;

@@ -152,6 +152,16 @@ impl Cluster {
         self.engine_tx.clone()
     }
 
+    /// Blocking callbacks of the kernel's cache locks go out on `kernel`.
+    pub fn set_kernel(&self, kernel: Arc<mxfs_nl::Channel>) {
+        let sink = Box::new(move |msg: &[u8]| {
+            if let Err(e) = kernel.cache_bast(msg) {
+                log::warn!("netlink: CACHE_BAST not sent: {e}");
+            }
+        });
+        let _ = self.engine_tx.send(Event::Cache(super::cache::CacheEvent::Kernel(sink)));
+    }
+
     /// Clean stop of the owner: vacates the owner record (after the kernel has unmounted the
     /// XFS, which it does before it stops the daemon).
     pub fn release_ownership(&self) {

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use mxfs_uapi::genl::SUPER_MAGIC;
 use mxfs_uapi::remote::{decode_request, Request};
 
+use super::changes::changed_inodes;
 use super::locks::LockTable;
+use crate::cluster::cache::CacheClient;
 use super::ops::{execute, Out};
 use super::sys::{self, Errno, ThreadCreds};
 use super::Responder;
@@ -126,7 +128,9 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn start(root: MountRoot) -> Result<Executor, String> {
+    /// `cache` takes the cache locks of the inodes each operation changes (none when the
+    /// node runs the volume alone).
+    pub fn start(root: MountRoot, cache: Option<CacheClient>) -> Result<Executor, String> {
         // The member's kernel already applied its caller's umask to every mode it sends; the
         // owner must not apply one again. (umask is per process: set it once, here.)
         // SAFETY: umask cannot fail.
@@ -138,10 +142,10 @@ impl Executor {
         let root = Arc::new(root);
         let mut threads = Vec::new();
         for _ in 0..WORKERS {
-            let (rx, root, locks) = (rx.clone(), root.clone(), locks.clone());
+            let (rx, root, locks, cache) = (rx.clone(), root.clone(), locks.clone(), cache.clone());
             let t = std::thread::Builder::new()
                 .name("mxfsd-remote".into())
-                .spawn(move || worker(&rx, &root, &locks))
+                .spawn(move || worker(&rx, &root, &locks, cache.as_ref()))
                 .map_err(|e| format!("cannot start a remote-operation worker: {e}"))?;
             threads.push(t);
         }
@@ -199,18 +203,18 @@ impl Drop for Executor {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Job>>, root: &MountRoot, locks: &LockTable) {
+fn worker(rx: &Mutex<Receiver<Job>>, root: &MountRoot, locks: &LockTable, cache: Option<&CacheClient>) {
     let me = ThreadCreds::new();
     loop {
         let job = match rx.lock().unwrap_or_else(|p| p.into_inner()).recv() {
             Ok(j) => j,
             Err(_) => return,
         };
-        run(&me, root, locks, job);
+        run(&me, root, locks, cache, job);
     }
 }
 
-fn run(me: &ThreadCreds, root: &MountRoot, locks: &LockTable, job: Job) {
+fn run(me: &ThreadCreds, root: &MountRoot, locks: &LockTable, cache: Option<&CacheClient>, job: Job) {
     let (h, creds, req) = match decode_request(&job.msg) {
         Ok(r) => r,
         Err(e) => {
@@ -221,6 +225,14 @@ fn run(me: &ThreadCreds, root: &MountRoot, locks: &LockTable, job: Job) {
     let mount = match root.get() {
         Ok(m) => m,
         Err(e) => return job.reply.fail(e),
+    };
+    // Held until the reply is sent: no node caches what this operation changes meanwhile.
+    let _ex = match cache.map(|c| (c, changed_inodes(mount.as_raw_fd(), &req))) {
+        Some((c, inos)) if !inos.is_empty() => match c.ex(inos) {
+            Ok(g) => Some(g),
+            Err(e) => return job.reply.fail(e),
+        },
+        _ => None,
     };
     let result: Result<Out, Errno> = match req {
         // Locks run as the daemon: the caller's open already passed its access checks.

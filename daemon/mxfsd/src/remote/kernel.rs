@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use mxfs_nl::{Channel, Incoming};
 
+use mxfs_uapi::remote::{decode_request, op, Reply, Request};
+
 use super::exec::Executor;
 use super::{request_header, Responder};
+use crate::cluster::cache::{mode_of_wire, CacheEvent};
 use crate::cluster::engine::Event;
 use crate::cluster::remote::RemoteEvent;
 
@@ -28,7 +31,42 @@ pub enum Dispatch {
 }
 
 impl Dispatch {
+    /// A cache lock message of the kernel: for the engine, never for the owner.
+    fn cache(&self, msg: &[u8], reply: Responder) {
+        let req = match decode_request(msg) {
+            Ok((_, _, req)) => req,
+            Err(e) => {
+                log::warn!("netlink: cache lock message refused: {e}");
+                return reply.fail(libc::EINVAL as u32);
+            }
+        };
+        let ev = match req {
+            Request::CacheLock(c) => match mode_of_wire(c.mode) {
+                Some(mode) => CacheEvent::KernelLock { ino: c.ino, mode, reply },
+                None => return reply.fail(libc::EINVAL as u32),
+            },
+            // Never answered: the kernel does not wait for it.
+            Request::CacheDown(c) => {
+                reply.discard();
+                CacheEvent::KernelDown { ino: c.ino, mode: mode_of_wire(c.mode) }
+            }
+            _ => return reply.fail(libc::EINVAL as u32),
+        };
+        match (self, ev) {
+            (Dispatch::Engine(tx), ev) => {
+                let _ = tx.send(Event::Cache(ev));
+            }
+            // Alone on the volume nobody else caches: every lock is granted at once.
+            (Dispatch::Local(_), CacheEvent::KernelLock { reply, .. }) => reply.result(Ok(Reply::Done)),
+            (Dispatch::Nowhere, CacheEvent::KernelLock { reply, .. }) => reply.fail(libc::EIO as u32),
+            _ => {}
+        }
+    }
+
     pub fn submit(&self, msg: Vec<u8>, reply: Responder) {
+        if matches!(msg.first(), Some(&op::CACHE_LOCK) | Some(&op::CACHE_DOWN)) {
+            return self.cache(&msg, reply);
+        }
         match self {
             Dispatch::Engine(tx) => {
                 // A stopped engine drops the event, and with it the responder, which answers EIO.

@@ -8,6 +8,7 @@
 //! Every request gets exactly one reply: a [`Responder`] that is dropped unanswered sends
 //! EIO, so a lost request can never leave the kernel waiting.
 
+pub mod changes;
 pub mod detached;
 pub mod dirents;
 pub mod election;
@@ -44,6 +45,11 @@ impl Responder {
 
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// For a message that is never answered (CACHE_DOWN).
+    pub fn discard(mut self) {
+        self.sink = None;
     }
 
     /// Passes on an already encoded reply (from the owner).

@@ -195,7 +195,8 @@ pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>)
             Ok(Out::Written { count, attr: sys::attr(f.as_raw_fd())? })
         }
         // Locks outlive the request: the executor's lock table holds them (`locks`).
-        Request::Lock(_) => Err(EINVAL),
+        // Taken by the lock table, and between a kernel and its own daemon: never here.
+        Request::Lock(_) | Request::CacheLock(_) | Request::CacheDown(_) | Request::CacheBast(_) => Err(EINVAL),
         // Extended attributes through the descriptor's /proc path: the kernel checks access to
         // the namespace (user.* needs read or write permission) as the caller.
         Request::GetXattr { fh, name } => {

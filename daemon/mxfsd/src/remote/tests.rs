@@ -31,7 +31,7 @@ impl World {
         }
         let dir = tempfile::Builder::new().prefix("mxfsd-exec").tempdir_in("/var/tmp").unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        let x = Executor::start(MountRoot::new(dir.path().into(), false)).unwrap();
+        let x = Executor::start(MountRoot::new(dir.path().into(), false), None).unwrap();
         Some(World { _dir: dir, x, next: std::cell::Cell::new(1) })
     }
 

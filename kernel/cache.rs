@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The lock-cache (DESIGN §3): this node's cluster lock of each inode, taken through mxfsd.
+//!
+//! A member caches an inode's attributes, and the entries of a directory, only under PR. An
+//! owner changes an inode only under EX, which its local processes take here (mxfsd takes it
+//! for the members' operations it runs). A blocking callback (CACHE_BAST) makes a member forget
+//! what it cached at once; an owner lets the operations inside EX finish first. Either answers
+//! with CACHE_DOWN.
+//!
+//! Each grant of PR gets a new number (`seq`): cached attributes and dentries record the grant
+//! they were fetched under and are trusted only while that grant lasts.
+
+use crate::bindings;
+use crate::registry::MountState;
+use crate::rpc;
+use crate::uapi_remote::{cache as mode, CacheLock, Request};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::rbtree::{RBTree, RBTreeNodeReservation};
+use kernel::sync::SpinLock;
+
+/// This node's cluster lock of one inode.
+struct Entry {
+    /// NL, PR or EX as granted to this node's kernel.
+    mode: u8,
+    /// Owner: operations running under EX.
+    users: u32,
+    /// A CACHE_LOCK or CACHE_DOWN of this inode is being sent or answered: others wait.
+    busy: bool,
+    /// A blocking callback waits for `users` to end (or for the grant in flight).
+    bast: bool,
+    /// Member: number of the PR grant held (0: none).
+    seq: u64,
+    /// Member: the grant the inode's attributes were fetched under.
+    attr_seq: u64,
+}
+
+impl Entry {
+    const fn new() -> Self {
+        Entry { mode: mode::NL, users: 0, busy: false, bast: false, seq: 0, attr_seq: 0 }
+    }
+}
+
+/// The cache locks of one mount.
+pub(crate) struct Cache {
+    /// Without a lockstate the node runs the volume alone: nothing to coordinate.
+    enabled: bool,
+    next_seq: AtomicU64,
+    table: Pin<KBox<SpinLock<RBTree<u64, Entry>>>>,
+}
+
+/// How long a waiter sleeps before it looks again at an inode another task is locking.
+const WAIT_MS: u32 = 1;
+
+/// What a waiter found.
+enum Step {
+    Done(u64),
+    Wait,
+    Request,
+}
+
+impl Cache {
+    pub(crate) fn new(enabled: bool) -> Result<Self> {
+        Ok(Cache {
+            enabled,
+            next_seq: AtomicU64::new(1),
+            table: KBox::pin_init(kernel::new_spinlock!(RBTree::new()), GFP_KERNEL)?,
+        })
+    }
+
+    /// Runs `f` on the entry of `ino`, created (NL) if missing.
+    fn with_entry<R>(&self, ino: u64, f: impl FnOnce(&mut Entry) -> R) -> Result<R> {
+        let spare = RBTreeNodeReservation::new(GFP_KERNEL)?;
+        let mut t = self.table.lock();
+        if t.get(&ino).is_none() {
+            t.insert(spare.into_node(ino, Entry::new()));
+        }
+        let e = t.get_mut(&ino).ok_or(EINVAL)?;
+        Ok(f(e))
+    }
+
+    /// Drops the entry of `ino` once it is back at NL with nothing pending.
+    fn forget_if_idle(&self, ino: u64) {
+        let mut t = self.table.lock();
+        if t.get(&ino).is_some_and(|e| e.mode == mode::NL && !e.busy && !e.bast && e.users == 0) {
+            t.remove(&ino);
+        }
+    }
+}
+
+/// Tells mxfsd this node now holds `m` on `ino`. The daemon's receive thread keeps draining,
+/// so a full socket clears in a moment; a lost CACHE_DOWN would stall the inode cluster-wide.
+fn send_down(mount: &MountState, ino: u64, m: u8) {
+    let req = Request::CacheDown(CacheLock { ino, mode: m });
+    for _ in 0..1000 {
+        match rpc::notify(mount, &req) {
+            Ok(()) => return,
+            Err(e) if e == EIO => return, // The daemon is gone: nothing to tell.
+            Err(_) => {
+                // SAFETY: Sleeping is allowed here (process context, no lock held).
+                unsafe { bindings::msleep(WAIT_MS) };
+            }
+        }
+    }
+    pr_err!("volume {}: CACHE_DOWN for inode {} could not be sent\n", mount.uuid_str(), ino);
+}
+
+/// Asks mxfsd for `m` on `ino` and waits for the grant.
+fn request(mount: &MountState, ino: u64, m: u8) -> Result {
+    let answer = rpc::call(mount, &Request::CacheLock(CacheLock { ino, mode: m }))?;
+    answer.get().map(|_| ())
+}
+
+/// Member: makes sure this node holds PR on `ino`; returns the grant's number, 0 when the
+/// grant was revoked before it could be used (the caller then caches nothing).
+pub(crate) fn hold_pr(mount: &MountState, ino: u64) -> Result<u64> {
+    let cache = mount.cache();
+    if !cache.enabled {
+        return Ok(0);
+    }
+    loop {
+        let step = cache.with_entry(ino, |e| {
+            if e.busy {
+                Step::Wait
+            } else if e.mode != mode::NL {
+                Step::Done(e.seq)
+            } else {
+                e.busy = true;
+                Step::Request
+            }
+        })?;
+        match step {
+            Step::Done(seq) => return Ok(seq),
+            // SAFETY: Process context, no lock held.
+            Step::Wait => unsafe { bindings::msleep(WAIT_MS) },
+            Step::Request => break,
+        }
+    }
+    let granted = request(mount, ino, mode::PR);
+    let mut t = cache.table.lock();
+    let Some(e) = t.get_mut(&ino) else { return Err(EIO) };
+    if let Err(err) = granted {
+        e.busy = false;
+        drop(t);
+        cache.forget_if_idle(ino);
+        return Err(err);
+    }
+    if e.bast {
+        // Revoked before anyone used it: give it straight back.
+        e.bast = false;
+        drop(t);
+        send_down(mount, ino, mode::NL);
+        let mut t = cache.table.lock();
+        if let Some(e) = t.get_mut(&ino) {
+            e.busy = false;
+        }
+        drop(t);
+        cache.forget_if_idle(ino);
+        return Ok(0);
+    }
+    e.mode = mode::PR;
+    e.seq = cache.next_seq.fetch_add(1, Ordering::Relaxed);
+    e.busy = false;
+    Ok(e.seq)
+}
+
+/// Member: the PR grant `ino` is cached under now, 0 when none. Safe in RCU walk.
+pub(crate) fn grant(mount: &MountState, ino: u64) -> u64 {
+    let t = mount.cache().table.lock();
+    t.get(&ino).filter(|e| e.mode == mode::PR).map_or(0, |e| e.seq)
+}
+
+/// Member: whether the attributes of `ino` were fetched under the PR grant held now.
+pub(crate) fn attrs_cached(mount: &MountState, ino: u64) -> bool {
+    let t = mount.cache().table.lock();
+    t.get(&ino).is_some_and(|e| e.mode == mode::PR && e.seq != 0 && e.attr_seq == e.seq)
+}
+
+/// Member: the attributes of `ino` were fetched under grant `seq`.
+pub(crate) fn attrs_fetched(mount: &MountState, ino: u64, seq: u64) {
+    let mut t = mount.cache().table.lock();
+    if let Some(e) = t.get_mut(&ino).filter(|e| e.mode == mode::PR && seq != 0 && e.seq == seq) {
+        e.attr_seq = seq;
+    }
+}
+
+/// EX held on some inodes for one operation of a local process on the owner.
+pub(crate) struct ExGuard<'a> {
+    mount: &'a MountState,
+    inos: KVec<u64>,
+}
+
+/// Owner: waits until this node holds EX on every inode of `inos`. Every operation takes them
+/// in inode order, inside the VFS's own locks, so two operations never wait on each other; the
+/// members' operations that mxfsd runs come through here too. Alone on the volume, nothing
+/// is taken.
+pub(crate) fn hold_ex<'a>(mount: &'a MountState, inos: &[u64]) -> Result<ExGuard<'a>> {
+    let mut guard = ExGuard { mount, inos: KVec::new() };
+    let cache = mount.cache();
+    if !cache.enabled {
+        return Ok(guard);
+    }
+    let mut sorted = KVec::with_capacity(inos.len(), GFP_KERNEL)?;
+    sorted.extend_from_slice(inos, GFP_KERNEL)?;
+    sorted.sort_unstable();
+    for (i, &ino) in sorted.iter().enumerate() {
+        if i > 0 && sorted[i - 1] == ino {
+            continue;
+        }
+        hold_one_ex(mount, ino)?;
+        guard.inos.push(ino, GFP_KERNEL)?;
+    }
+    Ok(guard)
+}
+
+fn hold_one_ex(mount: &MountState, ino: u64) -> Result {
+    let cache = mount.cache();
+    loop {
+        let step = cache.with_entry(ino, |e| {
+            if e.busy || e.bast {
+                Step::Wait
+            } else if e.mode == mode::EX {
+                e.users += 1;
+                Step::Done(0)
+            } else {
+                e.busy = true;
+                Step::Request
+            }
+        });
+        let step = match step {
+            Ok(s) => s,
+            Err(e) => return Err(e),
+        };
+        match step {
+            Step::Done(_) => return Ok(()),
+            // SAFETY: Process context, no lock held.
+            Step::Wait => unsafe { bindings::msleep(WAIT_MS) },
+            Step::Request => break,
+        }
+    }
+    let granted = request(mount, ino, mode::EX);
+    let mut t = cache.table.lock();
+    let Some(e) = t.get_mut(&ino) else { return Err(EIO) };
+    e.busy = false;
+    match granted {
+        Ok(()) => {
+            e.mode = mode::EX;
+            e.users += 1;
+            Ok(())
+        }
+        Err(err) => {
+            drop(t);
+            cache.forget_if_idle(ino);
+            Err(err)
+        }
+    }
+}
+
+impl Drop for ExGuard<'_> {
+    fn drop(&mut self) {
+        for &ino in self.inos.iter() {
+            release_ex(self.mount, ino);
+        }
+    }
+}
+
+fn release_ex(mount: &MountState, ino: u64) {
+    let cache = mount.cache();
+    let mut t = cache.table.lock();
+    let Some(e) = t.get_mut(&ino) else { return };
+    e.users = e.users.saturating_sub(1);
+    if e.users > 0 || !e.bast {
+        return;
+    }
+    // The last operation of a revoked EX gives it back.
+    e.bast = false;
+    e.busy = true;
+    e.mode = mode::NL;
+    drop(t);
+    send_down(mount, ino, mode::NL);
+    let mut t = cache.table.lock();
+    if let Some(e) = t.get_mut(&ino) {
+        e.busy = false;
+    }
+    drop(t);
+    cache.forget_if_idle(ino);
+}
+
+/// CACHE_BAST from mxfsd: another node waits for `ino`. Runs in the daemon's netlink send, so
+/// it never waits for anything the daemon would have to do.
+pub(crate) fn bast(mount: &MountState, ino: u64) {
+    let cache = mount.cache();
+    let mut t = cache.table.lock();
+    let give_back = match t.get_mut(&ino) {
+        // Nothing held (a CACHE_DOWN is on its way): say so again, harmlessly.
+        None => true,
+        Some(e) if e.busy => {
+            // A grant is in flight: whoever asked gives it back after its use.
+            e.bast = true;
+            false
+        }
+        Some(e) if e.mode == mode::EX && e.users > 0 => {
+            e.bast = true;
+            false
+        }
+        Some(e) => {
+            e.mode = mode::NL;
+            e.seq = 0;
+            e.attr_seq = 0;
+            e.busy = true;
+            true
+        }
+    };
+    drop(t);
+    if !give_back {
+        return;
+    }
+    send_down(mount, ino, mode::NL);
+    let mut t = cache.table.lock();
+    if let Some(e) = t.get_mut(&ino) {
+        e.busy = false;
+    }
+    drop(t);
+    cache.forget_if_idle(ino);
+}
+
+/// Owner: EX on the inodes of one operation (null ones, like a rename's missing target, are
+/// skipped).
+///
+/// # Safety
+///
+/// `sb` must be a live mxfs superblock and every non-null inode one of its live inodes.
+pub(crate) unsafe fn hold_ex_on<'a>(sb: *mut bindings::super_block, inodes: &[*mut bindings::inode]) -> Result<ExGuard<'a>> {
+    // SAFETY: Per the contract.
+    let mount = unsafe { &crate::lower::sb_info(sb).mount };
+    let mut inos = [0u64; 4];
+    let mut n = 0;
+    for &i in inodes.iter().filter(|i| !i.is_null()).take(inos.len()) {
+        // SAFETY: Per the contract.
+        inos[n] = unsafe { (*i).i_ino } as u64;
+        n += 1;
+    }
+    hold_ex(mount, &inos[..n])
+}
+
+/// The inode left memory: what this node cached of it goes, and so does its lock.
+pub(crate) fn evict(mount: &MountState, ino: u64) {
+    let cache = mount.cache();
+    if !cache.enabled {
+        return;
+    }
+    let mut t = cache.table.lock();
+    let held = match t.get_mut(&ino) {
+        Some(e) if !e.busy && e.users == 0 && e.mode != mode::NL => {
+            e.mode = mode::NL;
+            e.seq = 0;
+            e.busy = true;
+            true
+        }
+        _ => false,
+    };
+    drop(t);
+    if held {
+        send_down(mount, ino, mode::NL);
+        let mut t = cache.table.lock();
+        if let Some(e) = t.get_mut(&ino) {
+            e.busy = false;
+        }
+        drop(t);
+        cache.forget_if_idle(ino);
+    }
+}
+
+/// The daemon is gone: no grant can be trusted any more.
+pub(crate) fn forget_all(mount: &MountState) {
+    let mut t = mount.cache().table.lock();
+    for e in t.values_mut() {
+        e.mode = mode::NL;
+        e.seq = 0;
+        e.attr_seq = 0;
+    }
+}
