@@ -67,6 +67,7 @@ void mxfs_genlmsg_end(struct sk_buff *skb, void *hdr);
 int mxfs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info);
 void mxfs_nlmsg_free(struct sk_buff *skb);
 int mxfs_nla_put_u32(struct sk_buff *skb, int type, u32 value);
+int mxfs_nla_put_u64(struct sk_buff *skb, int type, u64 value, int pad);
 int mxfs_nla_put_string(struct sk_buff *skb, int type, const char *str);
 struct nlattr *mxfs_nla_nest_start(struct sk_buff *skb, int type);
 void mxfs_nla_nest_end(struct sk_buff *skb, struct nlattr *nest);

@@ -9,6 +9,7 @@ use crate::registry::{self, MountState};
 use crate::uapi_genl::{attr, cmd, role, state, FAMILY_NAME_C, FAMILY_VERSION, PATH_MAX_LEN, UUID_STR_LEN};
 use crate::uapi_remote as remote;
 use core::cell::UnsafeCell;
+use core::sync::atomic::Ordering;
 use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::prelude::*;
 
@@ -34,6 +35,8 @@ static POLICY: SyncTable<[bindings::nla_policy; POLICY_LEN]> = SyncTable({
     p[attr::ROLE as usize] = policy(bindings::NLA_U32 as u32, 0);
     p[attr::REMOTE_MSG as usize] = policy(bindings::NLA_BINARY as u32, remote::MAX_MSG as u16);
     p[attr::OWNER_NODE as usize] = policy(bindings::NLA_U32 as u32, 0);
+    p[attr::REMOTE_CALLS as usize] = policy(bindings::NLA_U64 as u32, 0);
+    p[attr::CACHE_HITS as usize] = policy(bindings::NLA_U64 as u32, 0);
     p
 });
 
@@ -245,6 +248,7 @@ fn mount_reply_size(m: &MountState) -> usize {
         + nla_total_size(m.device.len() + 1)
         + nla_total_size(m.mountpoint.len() + 1)
         + 2 * nla_total_size(4)
+        + 2 * (nla_total_size(8) + nla_total_size(0))
 }
 
 /// Appends one MOUNT nest to `skb`.
@@ -265,6 +269,8 @@ unsafe fn put_mount(skb: *mut bindings::sk_buff, m: &MountState) -> Result {
             bindings::mxfs_nla_put_string(skb, attr::MOUNTPOINT as c_int, m.mountpoint.as_char_ptr()),
             bindings::mxfs_nla_put_u32(skb, attr::DAEMON_PID as c_int, m.daemon_pid_nr()),
             bindings::mxfs_nla_put_u32(skb, attr::STATE as c_int, m.state()),
+            bindings::mxfs_nla_put_u64(skb, attr::REMOTE_CALLS as c_int, m.remote_calls.load(Ordering::Relaxed), attr::PAD as c_int),
+            bindings::mxfs_nla_put_u64(skb, attr::CACHE_HITS as c_int, m.cache_hits.load(Ordering::Relaxed), attr::PAD as c_int),
         ];
         if puts.iter().any(|&r| r != 0) {
             return Err(errno(bindings::EMSGSIZE));

@@ -9,7 +9,7 @@ use crate::fence::SelfFence;
 use crate::rpc::Calls;
 use crate::uapi_genl::{role, state, UUID_STR_LEN};
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::str::CString;
 use kernel::sync::{Arc, Mutex};
@@ -35,6 +35,9 @@ pub(crate) struct MountState {
     calls: Calls,
     /// This node's cluster locks of the volume's inodes (the lock-cache).
     cache: Cache,
+    /// Remote calls sent to the owner, and uses served from the lock-cache (for STATUS).
+    pub(crate) remote_calls: AtomicU64,
+    pub(crate) cache_hits: AtomicU64,
     /// Shuts a clustered owner's XFS down when its daemon dies.
     pub(crate) fence: Arc<SelfFence>,
     /// `struct pid` of mxfsd (counted), set in the daemon's context before it execs.
@@ -54,6 +57,8 @@ impl MountState {
         let clustered = lockstate.is_some();
         Ok(MountState {
             cache: Cache::new(clustered)?,
+            remote_calls: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
             uuid,
             device,
             mountpoint,

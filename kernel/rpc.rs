@@ -151,6 +151,9 @@ pub(crate) fn call(mount: &MountState, req: &Request<'_>) -> Result<Answer> {
         return Err(EIO);
     }
     let calls = mount.calls();
+    if !matches!(req, Request::CacheLock(_)) {
+        mount.remote_calls.fetch_add(1, Ordering::Relaxed);
+    }
     let creds = current_creds();
     let id = calls.next_id.fetch_add(1, Ordering::Relaxed);
     let len = req.encoded_len(&creds);

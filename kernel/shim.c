@@ -57,6 +57,7 @@ void mxfs_genlmsg_end(struct sk_buff *skb, void *hdr) { genlmsg_end(skb, hdr); }
 int mxfs_genlmsg_reply(struct sk_buff *skb, struct genl_info *info) { return genlmsg_reply(skb, info); }
 void mxfs_nlmsg_free(struct sk_buff *skb) { nlmsg_free(skb); }
 int mxfs_nla_put_u32(struct sk_buff *skb, int type, u32 value) { return nla_put_u32(skb, type, value); }
+int mxfs_nla_put_u64(struct sk_buff *skb, int type, u64 value, int pad) { return nla_put_u64_64bit(skb, type, value, pad); }
 int mxfs_nla_put_string(struct sk_buff *skb, int type, const char *str) { return nla_put_string(skb, type, str); }
 struct nlattr *mxfs_nla_nest_start(struct sk_buff *skb, int type) { return nla_nest_start(skb, type); }
 void mxfs_nla_nest_end(struct sk_buff *skb, struct nlattr *nest) { nla_nest_end(skb, nest); }

@@ -97,6 +97,7 @@ unsafe extern "C" fn d_revalidate(dentry: *mut bindings::dentry, flags: c_uint) 
             let grant = cache::grant(mount, (*dir).i_ino as u64);
             let fresh = grant != 0 && (*dentry).d_time == grant as _;
             if fresh && (inode.is_null() || cache::attrs_cached(mount, (*inode).i_ino as u64)) {
+                mount.cache_hits.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
                 return 1;
             }
         }

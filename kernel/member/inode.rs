@@ -171,7 +171,9 @@ unsafe extern "C" fn getattr(
             let inode = (*(*path).dentry).d_inode;
             let mount = super::mount_of((*inode).i_sb);
             let ino = (*inode).i_ino as u64;
-            if !cache::attrs_cached(mount, ino) {
+            if cache::attrs_cached(mount, ino) {
+                mount.cache_hits.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            } else {
                 let grant = cache::hold_pr(mount, ino)?;
                 refresh(inode)?;
                 cache::attrs_fetched(mount, ino, grant);

@@ -52,8 +52,15 @@ pub mod attr {
     pub const REMOTE_MSG: u16 = 8;
     /// u32, node id of the volume's owner (this node's own id when it is the owner).
     pub const OWNER_NODE: u16 = 9;
+    /// Padding for the 64-bit attributes below (`nla_put_u64_64bit`).
+    pub const PAD: u16 = 10;
+    /// u64 in STATUS replies: remote calls this node's kernel has sent to the owner.
+    pub const REMOTE_CALLS: u16 = 11;
+    /// u64 in STATUS replies: attribute and directory entry uses this node's kernel served
+    /// from its lock-cache, without a remote call.
+    pub const CACHE_HITS: u16 = 12;
     /// Highest attribute number.
-    pub const MAX: u16 = OWNER_NODE;
+    pub const MAX: u16 = CACHE_HITS;
 }
 
 /// Length of a volume UUID string without its NUL.

@@ -18,6 +18,10 @@ pub struct MountRow {
     pub state: &'static str,
     /// The raw state number, so an "unknown" state can still be told apart.
     pub state_code: u32,
+    /// Remote calls this node sent to the owner.
+    pub remote_calls: u64,
+    /// Attribute and entry uses served from the lock-cache.
+    pub cache_hits: u64,
 }
 
 /// The whole `status --json` document.
@@ -35,6 +39,8 @@ impl From<MountStatus> for MountRow {
             daemon_pid: m.daemon_pid,
             state: state::name(m.state),
             state_code: m.state,
+            remote_calls: m.remote_calls,
+            cache_hits: m.cache_hits,
         }
     }
 }
@@ -120,6 +126,8 @@ mod tests {
                 mountpoint: "/mnt/shared".into(),
                 daemon_pid: 812,
                 state: state::READY,
+                remote_calls: 1234,
+                cache_hits: 5678,
             },
             MountStatus {
                 volume_uuid: "f00dcafe-0000-4000-8000-0123456789ab".into(),
@@ -127,6 +135,8 @@ mod tests {
                 mountpoint: String::new(),
                 daemon_pid: 0,
                 state: state::DEGRADED,
+                remote_calls: 0,
+                cache_hits: 0,
             },
         ]
     }
@@ -162,6 +172,8 @@ f00dcafe-0000-4000-8000-0123456789ab  /dev/vdb                           -      
         assert_eq!(mounts[0]["daemon_pid"], 812);
         assert_eq!(mounts[0]["state"], "ready");
         assert_eq!(mounts[0]["state_code"], state::READY);
+        assert_eq!(mounts[0]["remote_calls"], 1234);
+        assert_eq!(mounts[0]["cache_hits"], 5678);
         assert_eq!(mounts[1]["mountpoint"], "");
         assert_eq!(mounts[1]["daemon_pid"], 0);
         assert_eq!(mounts[1]["state"], "degraded");

@@ -33,6 +33,18 @@ pub struct Attr<'a> {
 }
 
 impl<'a> Attr<'a> {
+    /// Payload as a native-endian u64 (`nla_put_u64_64bit`); any other length is malformed.
+    pub fn u64(&self) -> Result<u64, NlError> {
+        let bytes: [u8; 8] = self.payload.try_into().map_err(|_| {
+            NlError::Malformed(format!(
+                "attribute {} should be an 8-byte u64, got {} bytes",
+                self.kind,
+                self.payload.len()
+            ))
+        })?;
+        Ok(u64::from_ne_bytes(bytes))
+    }
+
     /// Payload as a native-endian u32 (`nla_put_u32`); any other length is malformed.
     pub fn u32(&self) -> Result<u32, NlError> {
         let bytes: [u8; 4] = self.payload.try_into().map_err(|_| {
@@ -174,6 +186,11 @@ impl AttrWriter {
         self.buf.extend_from_slice(payload);
         self.buf.resize(self.buf.len() + align(len) - len, 0);
         Ok(())
+    }
+
+    /// Appends a native-endian u64 (no padding attribute: the reader copies the bytes).
+    pub fn put_u64(&mut self, kind: u16, value: u64) -> Result<(), NlError> {
+        self.put(kind, &value.to_ne_bytes())
     }
 
     /// Appends a native-endian u32.

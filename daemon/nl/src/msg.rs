@@ -21,6 +21,10 @@ pub struct MountStatus {
     pub daemon_pid: u32,
     /// One of `mxfs_uapi::genl::state`.
     pub state: u32,
+    /// Remote calls sent to the owner (0 from a module that does not count them).
+    pub remote_calls: u64,
+    /// Uses served from the lock-cache.
+    pub cache_hits: u64,
 }
 
 /// Whether `s` is a UUID in the 36-character 8-4-4-4-12 hex form (either case).
@@ -71,6 +75,8 @@ pub fn encode_status_reply(mounts: &[MountStatus]) -> Result<Vec<u8>, NlError> {
         nest.put_str(attr::MOUNTPOINT, &m.mountpoint)?;
         nest.put_u32(attr::DAEMON_PID, m.daemon_pid)?;
         nest.put_u32(attr::STATE, m.state)?;
+        nest.put_u64(attr::REMOTE_CALLS, m.remote_calls)?;
+        nest.put_u64(attr::CACHE_HITS, m.cache_hits)?;
         attrs.put_nested(attr::MOUNT, &nest)?;
     }
     Ok(genlmsg::encode(
@@ -103,6 +109,7 @@ pub fn decode_status_reply(payload: &[u8]) -> Result<Vec<MountStatus>, NlError> 
 /// Decodes one MOUNT nest.
 fn decode_mount(nest: &Attr<'_>) -> Result<MountStatus, NlError> {
     let (mut uuid, mut device, mut mountpoint, mut pid, mut state) = (None, None, None, None, None);
+    let (mut remote_calls, mut cache_hits) = (0, 0);
     for a in nest.nested_attrs() {
         let a = a?;
         // Later duplicates win, as with the kernel's nla_parse.
@@ -112,6 +119,8 @@ fn decode_mount(nest: &Attr<'_>) -> Result<MountStatus, NlError> {
             attr::MOUNTPOINT => mountpoint = Some(a.string(PATH_MAX_LEN)?),
             attr::DAEMON_PID => pid = Some(a.u32()?),
             attr::STATE => state = Some(a.u32()?),
+            attr::REMOTE_CALLS => remote_calls = a.u64()?,
+            attr::CACHE_HITS => cache_hits = a.u64()?,
             _ => {}
         }
     }
@@ -129,6 +138,8 @@ fn decode_mount(nest: &Attr<'_>) -> Result<MountStatus, NlError> {
         mountpoint: mountpoint.unwrap_or_default(),
         daemon_pid: pid.ok_or_else(|| missing("DAEMON_PID"))?,
         state: state.ok_or_else(|| missing("STATE"))?,
+        remote_calls,
+        cache_hits,
     })
 }
 
@@ -148,6 +159,8 @@ mod tests {
             mountpoint: mountpoint.into(),
             daemon_pid: pid,
             state: st,
+            remote_calls: u64::from(pid) << 33,
+            cache_hits: 7,
         }
     }
 

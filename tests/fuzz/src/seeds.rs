@@ -151,8 +151,8 @@ fn peer_streams() -> Vec<Vec<u8>> {
 
 fn netlink() -> Vec<Vec<u8>> {
     let mounts = [
-        MountStatus { volume_uuid: "12345678-9abc-def0-0123-456789abcdef".into(), device: "/dev/sdb".into(), mountpoint: "/mnt/shared".into(), daemon_pid: 42, state: 1 },
-        MountStatus { volume_uuid: "00000000-0000-0000-0000-000000000001".into(), device: "/dev/disk/by-id/wwn-0x600".into(), mountpoint: String::new(), daemon_pid: 0, state: 2 },
+        MountStatus { volume_uuid: "12345678-9abc-def0-0123-456789abcdef".into(), device: "/dev/sdb".into(), mountpoint: "/mnt/shared".into(), daemon_pid: 42, state: 1, remote_calls: 0, cache_hits: 0 },
+        MountStatus { volume_uuid: "00000000-0000-0000-0000-000000000001".into(), device: "/dev/disk/by-id/wwn-0x600".into(), mountpoint: String::new(), daemon_pid: 0, state: 2, remote_calls: 0, cache_hits: 0 },
     ];
     let mut out = Vec::new();
     if let Ok(b) = msg::encode_status_reply(&mounts) {

@@ -1,0 +1,119 @@
+#!/bin/sh
+# nodes: 2
+# timeout: 600
+# The lock-cache (DESIGN §3): a member caches attributes and directory entries under PR cache
+# locks; the owner takes EX before it changes an inode, which makes the member drop them.
+#   caching    100 stats of one file on the member are served from its cache: fewer than 10
+#              remote calls and at least 100 cache hits (mxfsadm status counters)
+#   coherence  each change the owner's own processes make is seen by the member's very next
+#              stat or lookup: size after an append, mode after chmod, mtime after touch, a new
+#              name where the member had looked and found none, a renamed directory, and the
+#              link count of a file whose other hard link the owner removed
+#   revoke     after those changes the member's stat makes remote calls again, then is cached
+#              again
+#   racing     the owner appends 200 times while the member stats the file 300 times: the
+#              sizes the member sees never go down, and the last one is the owner's
+#   data       fsynced data checked by sha256 on both nodes; xfs_repair -n clean
+. /tests/guest/lib.sh
+. /tests/guest/cluster.lib
+. /tests/guest/cluster.product.lib
+require_product
+sum() { sha256sum | cut -c1-64; }
+counter() { mxfsadm status --json | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -n 1; }
+
+on_node 0 cluster_format
+barrier formatted
+if [ "$MXFS_NODE" = 0 ]; then
+  cluster_mount || fatal "the first node cannot mount"
+  assert_role owner
+  head -c 4096 /dev/urandom >/tmp/f
+  check "owner writes f and fsyncs it" dd if=/tmp/f of="$MNT/f" bs=4096 conv=fsync status=none
+  check "owner: mkdir d" mkdir "$MNT/d"
+  check "owner: hard links h1 and h2" sh -c "echo linked >$MNT/h1 && ln $MNT/h1 $MNT/h2"
+fi
+barrier owner-ready
+if [ "$MXFS_NODE" = 1 ]; then
+  cluster_mount || fatal "the second node cannot mount"
+  assert_role member
+  assert_eq "member sees f's size" 4096 "$(stat -c %s "$MNT/f")"
+  assert_eq "member sees h1 with 2 links" 2 "$(stat -c %h "$MNT/h1")"
+  check "member: no name 'new' yet" sh -c "! test -e $MNT/new"
+  calls=$(counter remote_calls)
+  hits=$(counter cache_hits)
+  i=0
+  while [ $i -lt 100 ]; do stat -c %s "$MNT/f" >/dev/null; i=$((i + 1)); done
+  calls=$(($(counter remote_calls) - calls))
+  hits=$(($(counter cache_hits) - hits))
+  echo "# 100 stats on the member: $calls remote calls, $hits cache hits"
+  check "100 stats on the member: fewer than 10 remote calls ($calls)" [ "$calls" -lt 10 ]
+  check "100 stats on the member: at least 100 cache hits ($hits)" [ "$hits" -ge 100 ]
+  check "member: still no name 'new' (cached)" sh -c "! test -e $MNT/new"
+fi
+barrier member-cached
+
+if [ "$MXFS_NODE" = 0 ]; then
+  head -c 1000 /dev/urandom >/tmp/add
+  cat /tmp/add >>/tmp/f
+  check "owner appends 1000 bytes to f and fsyncs it" sh -c "cat /tmp/add >>$MNT/f && sync $MNT/f"
+  check "owner: chmod 0600 f" chmod 0600 "$MNT/f"
+  check "owner: touch -m f" env TZ=UTC touch -m -d "2023-11-14 22:13:20" "$MNT/f"
+  check "owner: create 'new'" sh -c "echo fresh >$MNT/new"
+  check "owner: rename d to d2" mv "$MNT/d" "$MNT/d2"
+  check "owner: remove h2" rm "$MNT/h2"
+  publish f "$(sum </tmp/f)"
+fi
+barrier owner-changed
+if [ "$MXFS_NODE" = 1 ]; then
+  fetch 0 f
+  calls=$(counter remote_calls)
+  assert_eq "member sees the appended size" 5096 "$(stat -c %s "$MNT/f")"
+  assert_eq "member sees the new mode" 600 "$(stat -c %a "$MNT/f")"
+  assert_eq "member sees the new mtime" 1700000000 "$(stat -c %Y "$MNT/f")"
+  calls=$(($(counter remote_calls) - calls))
+  check "member: the owner's changes made its stats ask again ($calls remote calls)" [ "$calls" -ge 1 ]
+  check "member: 'new' exists now" test -e "$MNT/new"
+  assert_eq "member reads 'new'" fresh "$(cat "$MNT/new")"
+  check "member: d is gone" sh -c "! test -e $MNT/d"
+  check "member: d2 is there" test -d "$MNT/d2"
+  assert_eq "member sees h1 with 1 link" 1 "$(stat -c %h "$MNT/h1")"
+  assert_eq "member reads f's data" "$VALUE" "$(sum <"$MNT/f")"
+  calls=$(counter remote_calls)
+  i=0
+  while [ $i -lt 20 ]; do stat -c %s "$MNT/f" >/dev/null; i=$((i + 1)); done
+  calls=$(($(counter remote_calls) - calls))
+  check "member: 20 more stats are cached again ($calls remote calls)" [ "$calls" -lt 5 ]
+fi
+barrier member-checked
+
+# Racing: sizes seen on the member never go down and end at the owner's.
+if [ "$MXFS_NODE" = 0 ]; then
+  : >"$MNT/grow"
+fi
+barrier race-start
+if [ "$MXFS_NODE" = 0 ]; then
+  i=0
+  while [ $i -lt 200 ]; do printf '%09d\n' $i >>"$MNT/grow"; i=$((i + 1)); done
+  check "owner: 200 appends done" [ "$(stat -c %s "$MNT/grow")" = 2000 ]
+else
+  i=0
+  while [ $i -lt 300 ]; do stat -c %s "$MNT/grow" 2>&1; i=$((i + 1)); done >/tmp/sizes
+  sorted=$(sort -n /tmp/sizes | tr '\n' ' ')
+  check "member: 300 sizes seen during the appends are numbers" sh -c "! grep -qv '^[0-9][0-9]*$' /tmp/sizes"
+  assert_eq "member: the sizes never went down" "$sorted" "$(tr '\n' ' ' </tmp/sizes)"
+  echo "# member saw $(sort -u /tmp/sizes | wc -l) distinct sizes while the owner appended"
+fi
+barrier race-end
+if [ "$MXFS_NODE" = 1 ]; then
+  assert_eq "member: the final size is the owner's" 2000 "$(stat -c %s "$MNT/grow")"
+  assert_eq "member: the last line is the owner's" 000000199 "$(tail -n 1 "$MNT/grow")"
+  check "member: umount" umount "$MNT"
+  check_nothing_left "member after umount"
+fi
+barrier member-gone
+if [ "$MXFS_NODE" = 0 ]; then
+  check "owner: umount" umount "$MNT"
+  check_nothing_left "owner after umount"
+  xfs_repair_clean
+fi
+barrier end
+finish
