@@ -288,6 +288,7 @@ unsafe extern "C" fn evict_inode(inode: *mut bindings::inode) {
     // SAFETY: The VFS evicts one of our inodes; its lower reference is dropped last.
     unsafe {
         bindings::truncate_inode_pages_final(&mut (*inode).i_data);
+        crate::cache::evict(&lower::sb_info((*inode).i_sb).mount, (*inode).i_ino as u64);
         bindings::clear_inode(inode);
         let lower = lower::inode(inode);
         if !lower.is_null() {
