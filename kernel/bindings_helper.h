@@ -20,6 +20,8 @@
 #include <linux/fs.h>
 #include <linux/fs_stack.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/highmem.h>
 #include <linux/mount.h>
 #include <linux/namei.h>
 #include <linux/pid.h>
@@ -45,6 +47,7 @@ const blk_mode_t MXFS_BLK_OPEN_READ = BLK_OPEN_READ;
 const unsigned long MXFS_HZ = HZ;
 const int MXFS_IOCB_APPEND = IOCB_APPEND;
 const int MXFS_IOCB_DSYNC = IOCB_DSYNC;
+const int MXFS_IOCB_DIRECT = IOCB_DIRECT;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);
@@ -80,6 +83,12 @@ bool mxfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, 
 size_t mxfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
 size_t mxfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
 size_t mxfs_iov_iter_count(const struct iov_iter *i);
+struct folio *mxfs_readahead_folio(struct readahead_control *rac);
+loff_t mxfs_folio_pos(struct folio *folio);
+size_t mxfs_folio_size(struct folio *folio);
+void mxfs_memcpy_to_folio(struct folio *folio, size_t offset, const char *from, size_t len);
+void mxfs_folio_zero_range(struct folio *folio, size_t start, size_t length);
+void mxfs_folio_mark_uptodate(struct folio *folio);
 void mxfs_brelse(struct buffer_head *bh);
 struct buffer_head *mxfs_bread(struct block_device *bdev, sector_t block, unsigned int size);
 void mxfs_set_delayed_call(struct delayed_call *call, void (*fn)(void *), void *arg);

@@ -34,11 +34,14 @@ struct Entry {
     seq: u64,
     /// Member: the grant the inode's attributes were fetched under.
     attr_seq: u64,
+    /// Member: the grant the inode's page cache was emptied under; pages read since then
+    /// are current while that grant lasts.
+    page_seq: u64,
 }
 
 impl Entry {
     const fn new() -> Self {
-        Entry { mode: mode::NL, users: 0, busy: false, bast: false, seq: 0, attr_seq: 0 }
+        Entry { mode: mode::NL, users: 0, busy: false, bast: false, seq: 0, attr_seq: 0, page_seq: 0 }
     }
 }
 
@@ -182,6 +185,21 @@ pub(crate) fn attrs_fetched(mount: &MountState, ino: u64, seq: u64) {
     let mut t = mount.cache().table.lock();
     if let Some(e) = t.get_mut(&ino).filter(|e| e.mode == mode::PR && seq != 0 && e.seq == seq) {
         e.attr_seq = seq;
+    }
+}
+
+/// Member: whether the pages cached for `ino` may be used under grant `seq` (else the caller
+/// empties the page cache, then calls [`pages_emptied`]).
+pub(crate) fn pages_current(mount: &MountState, ino: u64, seq: u64) -> bool {
+    let t = mount.cache().table.lock();
+    t.get(&ino).is_some_and(|e| e.mode == mode::PR && seq != 0 && e.seq == seq && e.page_seq == seq)
+}
+
+/// Member: the page cache of `ino` was emptied under grant `seq`.
+pub(crate) fn pages_emptied(mount: &MountState, ino: u64, seq: u64) {
+    let mut t = mount.cache().table.lock();
+    if let Some(e) = t.get_mut(&ino).filter(|e| e.mode == mode::PR && seq != 0 && e.seq == seq) {
+        e.page_seq = seq;
     }
 }
 

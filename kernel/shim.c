@@ -25,6 +25,12 @@ bool mxfs_dir_emit(struct dir_context *ctx, const char *name, int len, u64 ino, 
 size_t mxfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i) { return copy_to_iter(addr, bytes, i); }
 size_t mxfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i) { return copy_from_iter(addr, bytes, i); }
 size_t mxfs_iov_iter_count(const struct iov_iter *i) { return iov_iter_count(i); }
+struct folio *mxfs_readahead_folio(struct readahead_control *rac) { return readahead_folio(rac); }
+loff_t mxfs_folio_pos(struct folio *folio) { return folio_pos(folio); }
+size_t mxfs_folio_size(struct folio *folio) { return folio_size(folio); }
+void mxfs_memcpy_to_folio(struct folio *folio, size_t offset, const char *from, size_t len) { memcpy_to_folio(folio, offset, from, len); }
+void mxfs_folio_zero_range(struct folio *folio, size_t start, size_t length) { folio_zero_range(folio, start, length); }
+void mxfs_folio_mark_uptodate(struct folio *folio) { folio_mark_uptodate(folio); }
 void mxfs_brelse(struct buffer_head *bh) { brelse(bh); }
 struct buffer_head *mxfs_bread(struct block_device *bdev, sector_t block, unsigned int size) { return __bread(bdev, block, size); }
 void mxfs_set_delayed_call(struct delayed_call *call, void (*fn)(void *), void *arg) { set_delayed_call(call, fn, arg); }

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Member regular files: reads and writes go to the owner in pieces of at most
-//! `remote::MAX_IO` bytes, uncached (no page cache until the lock-cache covers it), so every
-//! read sees every write that any node completed before it.
+//! Member regular files. Writes go to the owner in pieces of at most `remote::MAX_IO` bytes.
+//! Reads use the page cache while the inode's PR cache lock is held (`cache`): pages are read
+//! from the owner in pieces of at most that size, and the cache is emptied before the first
+//! read under a new grant, because a grant ends only when some node changes the file. O_DIRECT
+//! reads, and reads when no grant can be had, go to the owner uncached. Either way a read sees
+//! every write that any node completed before it.
 
 use super::call;
 use super::inode::{apply, fh, refresh};
 use crate::bindings;
+use crate::cache;
 use crate::lower::{zeroed, SyncTable};
 use crate::uapi_remote::{Reply, Request, MAX_IO};
 use kernel::ffi::c_int;
@@ -30,9 +34,66 @@ unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::fil
     0
 }
 
+pub(crate) static AOPS: SyncTable<bindings::address_space_operations> =
+    SyncTable(bindings::address_space_operations {
+        read_folio: Some(read_folio),
+        readahead: Some(readahead),
+        ..zeroed()
+    });
+
 unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {
     // SAFETY: The VFS passes a live kiocb on one of our files and the destination iterator.
-    let (iocb, inode) = unsafe { (&mut *iocb, (*(*iocb).ki_filp).f_inode) };
+    let (iocb_ref, inode) = unsafe { (&mut *iocb, (*(*iocb).ki_filp).f_inode) };
+    if iocb_ref.ki_flags & bindings::MXFS_IOCB_DIRECT == 0 {
+        // SAFETY: As above.
+        match unsafe { cached_read(iocb, iter, inode) } {
+            Some(ret) => return ret,
+            None => {}
+        }
+    }
+    // SAFETY: As above.
+    unsafe { uncached_read(iocb, iter, inode) }
+}
+
+/// Reads through the page cache under the inode's PR grant; `None` when no grant could be had
+/// (the read then goes to the owner uncached).
+///
+/// # Safety
+///
+/// As for `read_iter`; `inode` is the file's.
+unsafe fn cached_read(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter, inode: *mut bindings::inode) -> Option<isize> {
+    // SAFETY: Per the caller.
+    unsafe {
+        let mount = super::mount_of((*inode).i_sb);
+        let ino = (*inode).i_ino as u64;
+        let grant = match cache::hold_pr(mount, ino) {
+            Ok(0) => return None,
+            Ok(g) => g,
+            Err(e) => return Some(e.to_errno() as isize),
+        };
+        // The size bounds what the page cache reads: it must be the one of this grant.
+        if !cache::attrs_cached(mount, ino) {
+            if let Err(e) = refresh(inode) {
+                return Some(e.to_errno() as isize);
+            }
+            cache::attrs_fetched(mount, ino, grant);
+        }
+        if !cache::pages_current(mount, ino, grant) {
+            bindings::truncate_inode_pages(&mut (*inode).i_data, 0);
+            cache::pages_emptied(mount, ino, grant);
+        }
+        Some(bindings::generic_file_read_iter(iocb, iter))
+    }
+}
+
+/// Reads straight from the owner into `iter`.
+///
+/// # Safety
+///
+/// As for `read_iter`; `inode` is the file's.
+unsafe fn uncached_read(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter, inode: *mut bindings::inode) -> isize {
+    // SAFETY: Per the caller.
+    let iocb = unsafe { &mut *iocb };
     let mut done = 0usize;
     loop {
         // SAFETY: `iter` is live for the call.
@@ -61,6 +122,86 @@ unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::
         }
     }
     done as isize
+}
+
+/// Fills `folios` (locked, contiguous, in file order) with one READ from the owner, zeroing
+/// what lies past the end of the file, and unlocks them; on failure they stay not up to date.
+///
+/// # Safety
+///
+/// `inode` is a live member file and every folio a locked folio of its page cache.
+unsafe fn fill(inode: *mut bindings::inode, folios: &[*mut bindings::folio]) -> Result {
+    let Some(&first) = folios.first() else { return Ok(()) };
+    // SAFETY: Per the caller.
+    let result = unsafe {
+        let start = bindings::mxfs_folio_pos(first) as u64;
+        let len: usize = folios.iter().map(|&f| bindings::mxfs_folio_size(f)).sum();
+        let req = Request::Read { fh: *fh(inode), offset: start, len: len.min(MAX_IO) as u32 };
+        call((*inode).i_sb, &req).and_then(|a| match a.get()? {
+            Reply::Data(data) => {
+                let mut at = 0usize;
+                for &f in folios {
+                    let size = bindings::mxfs_folio_size(f);
+                    let n = data.len().saturating_sub(at).min(size);
+                    if n > 0 {
+                        bindings::mxfs_memcpy_to_folio(f, 0, data.as_ptr().add(at).cast(), n);
+                    }
+                    if n < size {
+                        bindings::mxfs_folio_zero_range(f, n, size - n);
+                    }
+                    bindings::mxfs_folio_mark_uptodate(f);
+                    at += size;
+                }
+                Ok(())
+            }
+            _ => Err(EIO),
+        })
+    };
+    for &f in folios {
+        // SAFETY: Each folio is locked by the caller's contract; this is its unlock.
+        unsafe { bindings::folio_unlock(f) };
+    }
+    result
+}
+
+unsafe extern "C" fn read_folio(_file: *mut bindings::file, folio: *mut bindings::folio) -> c_int {
+    // SAFETY: The page cache passes a locked folio of one of our files.
+    let inode = unsafe { (*(*folio).__bindgen_anon_1.__bindgen_anon_1.mapping).host };
+    // SAFETY: As above.
+    match unsafe { fill(inode, &[folio]) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Folios of one READ: at most `MAX_IO` bytes.
+const BATCH: usize = MAX_IO / 4096;
+
+unsafe extern "C" fn readahead(rac: *mut bindings::readahead_control) {
+    // SAFETY: The page cache passes a readahead request on one of our files.
+    let inode = unsafe { (*(*rac).mapping).host };
+    let mut batch = [core::ptr::null_mut::<bindings::folio>(); BATCH];
+    let mut n = 0;
+    let mut bytes = 0;
+    loop {
+        // SAFETY: Each folio comes locked; `fill` unlocks it.
+        let folio = unsafe { bindings::mxfs_readahead_folio(rac) };
+        // SAFETY: A non-null folio is live.
+        let size = if folio.is_null() { 0 } else { unsafe { bindings::mxfs_folio_size(folio) } };
+        if n > 0 && (folio.is_null() || n == BATCH || bytes + size > MAX_IO) {
+            // Failures are left to `read_folio`, which reports them.
+            // SAFETY: `batch[..n]` are locked contiguous folios of `inode`.
+            let _ = unsafe { fill(inode, &batch[..n]) };
+            n = 0;
+            bytes = 0;
+        }
+        if folio.is_null() {
+            return;
+        }
+        batch[n] = folio;
+        n += 1;
+        bytes += size;
+    }
 }
 
 unsafe extern "C" fn write_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> isize {

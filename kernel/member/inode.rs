@@ -3,8 +3,8 @@
 //! Remote inodes: named by the owner's XFS file handle (kept in `i_private`), numbered by the
 //! XFS inode number, with attributes copied from the owner's replies.
 //!
-//! Attributes are trusted between calls only under the inode's PR cache lock (`cache`);
-//! file data is never cached.
+//! Attributes are trusted between calls only under the inode's PR cache lock (`cache`), and
+//! so are the pages of a file (`file`).
 
 use super::{call, dir, file};
 use crate::bindings;
@@ -107,6 +107,7 @@ pub(crate) unsafe fn get(sb: *mut bindings::super_block, fh: &Fh, a: &Attr) -> R
             bindings::S_IFREG => {
                 (*inode).i_op = &FILE_IOPS.0;
                 (*inode).__bindgen_anon_3.i_fop = &file::FILE_FOPS.0;
+                (*inode).i_data.a_ops = &file::AOPS.0;
             }
             _ => {
                 (*inode).i_op = &SPECIAL_IOPS.0;

@@ -11,6 +11,9 @@
 #              link count of a file whose other hard link the owner removed
 #   revoke     after those changes the member's stat makes remote calls again, then is cached
 #              again
+#   pages      10 re-reads of a 1 MiB file on the member come from its page cache (fewer than 10
+#              remote calls); an overwrite by the owner that keeps the size is read by the member
+#              at once, and the member's own overwrite is read back (buffered and O_DIRECT)
 #   racing     the owner appends 200 times while the member stats the file until it sees the
 #              final size: the sizes the member sees never go down
 #   data       fsynced data checked by sha256 on both nodes; xfs_repair -n clean
@@ -84,6 +87,49 @@ if [ "$MXFS_NODE" = 1 ]; then
   check "member: 20 more stats are cached again ($calls remote calls)" [ "$calls" -lt 5 ]
 fi
 barrier member-checked
+
+# Pages: a member re-reads from its page cache; an overwrite that keeps the size is seen.
+if [ "$MXFS_NODE" = 0 ]; then
+  head -c 1048576 /dev/urandom >/tmp/big
+  check "owner writes a 1 MiB file and fsyncs it" dd if=/tmp/big of="$MNT/big" bs=64k conv=fsync status=none
+  publish big "$(sum </tmp/big)"
+fi
+barrier big-written
+if [ "$MXFS_NODE" = 1 ]; then
+  fetch 0 big
+  assert_eq "member reads the 1 MiB file" "$VALUE" "$(sum <"$MNT/big")"
+  calls=$(counter remote_calls)
+  i=0
+  while [ $i -lt 10 ]; do cat "$MNT/big" >/dev/null; i=$((i + 1)); done
+  calls=$(($(counter remote_calls) - calls))
+  echo "# 10 re-reads of 1 MiB on the member: $calls remote calls"
+  check "member: 10 re-reads of 1 MiB come from its page cache ($calls remote calls)" [ "$calls" -lt 10 ]
+fi
+barrier big-cached
+if [ "$MXFS_NODE" = 0 ]; then
+  head -c 4096 /dev/urandom >/tmp/patch
+  dd if=/tmp/patch of=/tmp/big bs=4096 seek=100 conv=notrunc status=none
+  check "owner overwrites 4 KiB in the middle (same size) and fsyncs" \
+    dd if=/tmp/patch of="$MNT/big" bs=4096 seek=100 conv=notrunc,fsync status=none
+  publish big2 "$(sum </tmp/big)"
+fi
+barrier big-patched
+if [ "$MXFS_NODE" = 1 ]; then
+  fetch 0 big2
+  assert_eq "member reads the owner's overwrite" "$VALUE" "$(sum <"$MNT/big")"
+  head -c 4096 /dev/urandom >/tmp/mine
+  check "member overwrites 4 KiB itself" dd if=/tmp/mine of="$MNT/big" bs=4096 seek=7 conv=notrunc status=none
+  assert_eq "member reads its own overwrite back" "$(sum </tmp/mine)" \
+    "$(dd if="$MNT/big" bs=4096 skip=7 count=1 status=none | sum)"
+  assert_eq "member: O_DIRECT read agrees" "$(sum </tmp/mine)" \
+    "$(dd if="$MNT/big" bs=4096 skip=7 count=1 iflag=direct status=none | sum)"
+  publish mine "$(sum </tmp/mine)"
+fi
+barrier member-patched
+if [ "$MXFS_NODE" = 0 ]; then
+  fetch 1 mine
+  assert_eq "owner reads the member's overwrite" "$VALUE" "$(dd if="$MNT/big" bs=4096 skip=7 count=1 status=none | sum)"
+fi
 
 # Racing: sizes seen on the member never go down and end at the owner's.
 if [ "$MXFS_NODE" = 0 ]; then

@@ -60,3 +60,47 @@ pub fn changed_inodes(mount: RawFd, req: &Request<'_>) -> Vec<u64> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::MetadataExt;
+
+    use mxfs_uapi::remote::{Request, SetAttr};
+
+    use super::changed_inodes;
+    use crate::remote::sys;
+
+    #[test]
+    fn each_change_names_the_inodes_it_touches() {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: open_by_handle_at needs root");
+            return;
+        }
+        // ext4 under /var/tmp gives file handles, like XFS.
+        let dir = tempfile::Builder::new().prefix("mxfsd-changes").tempdir_in("/var/tmp").unwrap();
+        let root = std::fs::File::open(dir.path()).unwrap();
+        let p = dir.path();
+        std::fs::create_dir(p.join("d")).unwrap();
+        std::fs::write(p.join("f"), b"x").unwrap();
+        std::fs::write(p.join("d/g"), b"y").unwrap();
+        let ino = |n: &str| std::fs::symlink_metadata(p.join(n)).unwrap().ino();
+        let fh = |n: &str| sys::handle_of(root.as_raw_fd(), n.as_bytes()).unwrap();
+        let m = root.as_raw_fd();
+        let (top, d, f, g) = (ino("."), ino("d"), ino("f"), ino("d/g"));
+        let rootfh = sys::handle_of(m, b"").unwrap();
+
+        assert_eq!(changed_inodes(m, &Request::SetAttr { fh: fh("f"), attr: SetAttr::default() }), vec![f]);
+        assert_eq!(changed_inodes(m, &Request::Write { fh: fh("f"), offset: 0, sync: false, data: b"z" }), vec![f]);
+        assert_eq!(changed_inodes(m, &Request::Mkdir { dir: fh("d"), name: b"e", mode: 0o755 }), vec![d]);
+        assert_eq!(changed_inodes(m, &Request::Link { fh: fh("f"), dir: fh("d"), name: b"h" }), vec![f, d]);
+        assert_eq!(changed_inodes(m, &Request::Unlink { dir: fh("d"), name: b"g" }), vec![d, g]);
+        // A missing victim is left to the operation (which reports ENOENT).
+        assert_eq!(changed_inodes(m, &Request::Unlink { dir: fh("d"), name: b"none" }), vec![d]);
+        let rename = Request::Rename { from_dir: rootfh, from: b"f", to_dir: fh("d"), to: b"g", flags: 0 };
+        assert_eq!(changed_inodes(m, &rename), vec![top, d, f, g]);
+        // Reads change nothing another node caches.
+        assert!(changed_inodes(m, &Request::Lookup { dir: fh("d"), name: b"g" }).is_empty());
+        assert!(changed_inodes(m, &Request::Read { fh: fh("f"), offset: 0, len: 1 }).is_empty());
+    }
+}
