@@ -115,6 +115,8 @@ struct LocalRes {
     last_token: u64,
     /// The mode this node's kernel holds this inode's cache lock at (cache locks only).
     kernel: Option<Mode>,
+    /// Cache lock requests of the kernel or the executor not granted yet.
+    cache_waiting: u32,
 }
 
 #[derive(Serialize)]
@@ -473,6 +475,11 @@ impl Engine {
                 }
             }
             Output::Fail { req, res, reason } => {
+                if let Some(lr) = self.locks.get_mut(&res) {
+                    if self.kernel_pending.contains_key(&req) || self.exec_pending.contains_key(&req) {
+                        lr.cache_waiting = lr.cache_waiting.saturating_sub(1);
+                    }
+                }
                 if let Some(reply) = self.kernel_pending.remove(&req) {
                     log::warn!("cache lock {} for the kernel failed: {reason:?}", res_text(&res));
                     return reply.fail(libc::EIO as u32);
@@ -775,13 +782,17 @@ impl Engine {
         if let Some(reply) = self.kernel_pending.remove(&req) {
             // The kernel keeps its own users: the DLM use ends at once, the lock stays cached.
             self.cache_kernel_grants += 1;
-            self.locks.entry(res.clone()).or_default().kernel = Some(mode);
+            let lr = self.locks.entry(res.clone()).or_default();
+            lr.kernel = Some(mode);
+            lr.cache_waiting = lr.cache_waiting.saturating_sub(1);
             reply.result(Ok(Reply::Done));
             self.feed(Input::Unlock { res });
             return;
         }
         if let Some(mut w) = self.exec_pending.remove(&req) {
-            self.locks.entry(res.clone()).or_default().in_use += 1;
+            let lr = self.locks.entry(res.clone()).or_default();
+            lr.in_use += 1;
+            lr.cache_waiting = lr.cache_waiting.saturating_sub(1);
             if let Some(ino) = wire_cache_ino(&res) {
                 w.held.push(ino);
             }
@@ -1074,8 +1085,11 @@ impl Engine {
                 match lr.bast {
                     Some(b) if mode.is_none_or(|k| k.compatible(b)) => self.honour(res),
                     Some(_) => {}
-                    // The kernel let go of its own accord (the inode left its memory).
-                    None if mode.is_none() && self.node.dlm().held(&res).is_some() => self.down_convert(res, None),
+                    // The kernel let go of its own accord (the inode left its memory), and no
+                    // request for the lock waits.
+                    None if mode.is_none() && lr.cache_waiting == 0 && self.node.dlm().held(&res).is_some() => {
+                        self.down_convert(res, None)
+                    }
                     None => {}
                 }
             }
@@ -1096,6 +1110,7 @@ impl Engine {
     }
 
     fn kernel_lock(&mut self, res: ResName, mode: Mode, reply: Responder) {
+        self.locks.entry(res.clone()).or_default().cache_waiting += 1;
         let req = self.next_req;
         self.next_req += 1;
         self.kernel_pending.insert(req, reply);
@@ -1119,6 +1134,7 @@ impl Engine {
         if self.locks.get(&res).and_then(|l| l.kernel) == Some(Mode::PR) {
             self.kernel_bast(&res, Mode::EX);
         }
+        self.locks.entry(res.clone()).or_default().cache_waiting += 1;
         let req = self.next_req;
         self.next_req += 1;
         self.exec_pending.insert(req, w);
@@ -1162,7 +1178,12 @@ impl Engine {
             .locks
             .iter()
             .filter(|(r, l)| {
-                wire_cache_ino(r).is_some() && l.kernel.is_none() && l.in_use == 0 && l.bast.is_none() && l.record.is_none()
+                wire_cache_ino(r).is_some()
+                    && l.kernel.is_none()
+                    && l.in_use == 0
+                    && l.cache_waiting == 0
+                    && l.bast.is_none()
+                    && l.record.is_none()
             })
             .map(|(r, _)| r.clone())
             .collect();
