@@ -37,6 +37,8 @@ pub const MAC_LEN: usize = 32;
 pub const MAX_PAYLOAD: usize = 1 << 20;
 /// Largest whole frame.
 pub const MAX_FRAME_LEN: usize = HEADER_LEN + MAX_PAYLOAD + MAC_LEN;
+/// Payload length of an OWNER message.
+pub const OWNER_LEN: usize = 4;
 
 /// Message types (the `type` byte). Unknown types are refused.
 pub mod msg_type {
@@ -52,6 +54,9 @@ pub mod msg_type {
     pub const DLM: u8 = 17;
     /// Remote VFS operation between a member and the owner.
     pub const REMOTE_OP: u8 = 18;
+    /// The sender has taken the volume over and serves it now: payload its node id, u32
+    /// little-endian ([`super::OWNER_LEN`] bytes). Members waiting to follow elect at once.
+    pub const OWNER: u8 = 19;
 
     /// Payload bounds (inclusive) of a type, or `None` if the type is unknown.
     pub const fn payload_bounds(t: u8) -> Option<(usize, usize)> {
@@ -59,6 +64,7 @@ pub mod msg_type {
             HELLO => Some((super::HELLO_LEN, super::HELLO_LEN)),
             READY | CLOSE => Some((0, 0)),
             MEMBERSHIP | DLM | REMOTE_OP => Some((0, super::MAX_PAYLOAD)),
+            OWNER => Some((super::OWNER_LEN, super::OWNER_LEN)),
             _ => None,
         }
     }

@@ -223,6 +223,8 @@ pub struct Engine {
     kernel_deferred: HashMap<ResName, Vec<Responder>>,
     /// The lease whose end made the kernel drop its caches.
     lease_dropped: u64,
+    /// A node that announced it took the volume over (an OWNER message).
+    announced_owner: Option<u32>,
     cache_kernel_grants: u64,
     cache_kernel_basts: u64,
     cache_exec_locks: u64,
@@ -271,6 +273,7 @@ impl Engine {
             exec_pending: HashMap::new(),
             kernel_deferred: HashMap::new(),
             lease_dropped: 0,
+            announced_owner: None,
             cache_kernel_grants: 0,
             cache_kernel_basts: 0,
             cache_exec_locks: 0,
@@ -340,7 +343,10 @@ impl Engine {
             Event::Remote(r) => {
                 // The owner's side wins a 2-node partition (docs/cluster.md), so membership
                 // must know who the owner is.
-                if let RemoteEvent::Role { owner, .. } = &r {
+                if let RemoteEvent::Role { role, owner, executor } = &r {
+                    if *role == mxfs_uapi::genl::role::OWNER && executor.is_some() {
+                        self.announce_ownership();
+                    }
                     let changed = self.remote.role().is_some_and(|(_, o)| o != *owner);
                     let owner = u64::from(*owner);
                     self.feed(Input::Owner((owner != 0).then_some(NodeId(owner))));
@@ -450,7 +456,11 @@ impl Engine {
                     if !v.nodes().any(|n| n.0 == u64::from(owner)) {
                         self.remote.owner_gone(owner, now);
                         if let Some(f) = &self.p.failover {
-                            f.start_after(owner, FOLLOW_DELAY);
+                            // Another node already serves: follow it now.
+                            match self.announced_owner {
+                                Some(a) if a != owner => f.start(owner),
+                                _ => f.start_after(owner, FOLLOW_DELAY),
+                            }
                         }
                     }
                 }
@@ -624,6 +634,7 @@ impl Engine {
             NetEvent::Frame { node, msg_type: msg_type::REMOTE_OP, payload } => {
                 self.remote.frame(node, payload, self.p.mesh.as_ref(), &self.p.engine_tx)
             }
+            NetEvent::Frame { node, msg_type: msg_type::OWNER, payload } => self.owner_announced(node, &payload),
             NetEvent::Frame { node, msg_type: t, payload } => {
                 let from = NodeId(node.into());
                 let body = match t {
@@ -1105,6 +1116,38 @@ impl Engine {
                 for ino in inos {
                     self.unuse(&cache::res_of(ino));
                 }
+            }
+        }
+    }
+
+    // ---- owner announcements ---------------------------------------------------------------
+
+    /// This node serves the volume now: members that wait to follow a gone owner need not wait
+    /// out the follow delay.
+    fn announce_ownership(&mut self) {
+        let (Some(mesh), Some(view)) = (self.p.mesh.as_ref(), self.view.as_ref()) else { return };
+        let me = self.p.ident.node_id;
+        for n in view.nodes().filter(|n| n.0 != u64::from(me)) {
+            if mesh.send(n.0 as u32, msg_type::OWNER, me.to_le_bytes().to_vec()).is_err() {
+                log::debug!("OWNER announcement to {} not sent", hex(n));
+            }
+        }
+    }
+
+    /// Node `from` says it took the volume over.
+    fn owner_announced(&mut self, from: u32, payload: &[u8]) {
+        let named = payload.try_into().map(u32::from_le_bytes).ok();
+        if named != Some(from) {
+            log::warn!("peer {}: OWNER message naming another node dropped", hex(NodeId(from.into())));
+            return;
+        }
+        self.announced_owner = Some(from);
+        let Some((mxfs_uapi::genl::role::MEMBER, owner)) = self.remote.role() else { return };
+        let gone = self.view.as_ref().is_some_and(|v| !v.nodes().any(|n| n.0 == u64::from(owner)));
+        if owner != from && gone {
+            log::info!("node {} serves the volume now: following it without waiting", hex(NodeId(from.into())));
+            if let Some(f) = &self.p.failover {
+                f.start(owner);
             }
         }
     }
