@@ -109,6 +109,20 @@ fn send_down(mount: &MountState, ino: u64, m: u8) {
     pr_err!("volume {}: CACHE_DOWN for inode {} could not be sent\n", mount.uuid_str(), ino);
 }
 
+/// Sends CACHE_DOWN to NL for `ino`, whose entry the caller marked busy at NL, and ends that.
+/// A blocking callback that came meanwhile is answered by this CACHE_DOWN too.
+fn give_back(mount: &MountState, ino: u64) {
+    send_down(mount, ino, mode::NL);
+    let cache = mount.cache();
+    let mut t = cache.table.lock();
+    if let Some(e) = t.get_mut(&ino) {
+        e.busy = false;
+        e.bast = false;
+    }
+    drop(t);
+    cache.forget_if_idle(ino);
+}
+
 /// Asks mxfsd for `m` on `ino` and waits for the grant.
 fn request(mount: &MountState, ino: u64, m: u8) -> Result {
     let answer = rpc::call(mount, &Request::CacheLock(CacheLock { ino, mode: m }))?;
@@ -153,13 +167,7 @@ pub(crate) fn hold_pr(mount: &MountState, ino: u64) -> Result<u64> {
         // Revoked before anyone used it: give it straight back.
         e.bast = false;
         drop(t);
-        send_down(mount, ino, mode::NL);
-        let mut t = cache.table.lock();
-        if let Some(e) = t.get_mut(&ino) {
-            e.busy = false;
-        }
-        drop(t);
-        cache.forget_if_idle(ino);
+        give_back(mount, ino);
         return Ok(0);
     }
     e.mode = mode::PR;
@@ -296,13 +304,7 @@ fn release_ex(mount: &MountState, ino: u64) {
     e.busy = true;
     e.mode = mode::NL;
     drop(t);
-    send_down(mount, ino, mode::NL);
-    let mut t = cache.table.lock();
-    if let Some(e) = t.get_mut(&ino) {
-        e.busy = false;
-    }
-    drop(t);
-    cache.forget_if_idle(ino);
+    give_back(mount, ino);
 }
 
 /// CACHE_BAST from mxfsd: another node waits for `ino`. Runs in the daemon's netlink send, so
@@ -310,7 +312,7 @@ fn release_ex(mount: &MountState, ino: u64) {
 pub(crate) fn bast(mount: &MountState, ino: u64) {
     let cache = mount.cache();
     let mut t = cache.table.lock();
-    let give_back = match t.get_mut(&ino) {
+    let answer_now = match t.get_mut(&ino) {
         // Nothing held (a CACHE_DOWN is on its way): say so again, harmlessly.
         None => true,
         Some(e) if e.busy => {
@@ -331,16 +333,9 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
         }
     };
     drop(t);
-    if !give_back {
-        return;
+    if answer_now {
+        give_back(mount, ino);
     }
-    send_down(mount, ino, mode::NL);
-    let mut t = cache.table.lock();
-    if let Some(e) = t.get_mut(&ino) {
-        e.busy = false;
-    }
-    drop(t);
-    cache.forget_if_idle(ino);
 }
 
 /// Owner: EX on the inodes of one operation (null ones, like a rename's missing target, are
@@ -380,13 +375,7 @@ pub(crate) fn evict(mount: &MountState, ino: u64) {
     };
     drop(t);
     if held {
-        send_down(mount, ino, mode::NL);
-        let mut t = cache.table.lock();
-        if let Some(e) = t.get_mut(&ino) {
-            e.busy = false;
-        }
-        drop(t);
-        cache.forget_if_idle(ino);
+        give_back(mount, ino);
     }
 }
 
