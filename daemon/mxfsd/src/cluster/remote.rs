@@ -77,6 +77,9 @@ pub struct Router {
     next_own_id: u64,
     /// Nodes in the current view besides this one.
     others_in_view: Option<usize>,
+    /// The owner the view dropped, until the next election names one: nothing more goes to it,
+    /// even while its connection (to a host that lost power) still looks open.
+    gone: Option<u32>,
 }
 
 impl Router {
@@ -117,7 +120,16 @@ impl Router {
                 }
             }
             RemoteEvent::Role { role, owner, executor } => {
+                // What is still in flight to another node (a gone owner whose connection never
+                // closed) goes the way of a disconnection: held for this owner, or EIO.
+                let mut stale: Vec<u32> =
+                    self.pending.values().map(|p| p.owner).filter(|&n| n != owner || role == role::OWNER).collect();
+                stale.dedup();
+                for n in stale {
+                    self.peer_down(n, now);
+                }
                 self.role = Some((role, owner));
+                self.gone = None;
                 if executor.is_some() {
                     self.executor = executor;
                     self.maybe_end_grace();
@@ -171,6 +183,7 @@ impl Router {
                     reply.fail(EIO);
                 }
             },
+            Some((_, owner)) if self.gone == Some(owner) => self.hold(msg, reply, now),
             Some((_, owner)) => {
                 if self.pending.contains_key(&reply.id()) {
                     log::warn!("remote request id {} is already in flight; the duplicate is refused with EINVAL", reply.id());
@@ -341,6 +354,7 @@ impl Router {
 
     /// The owner has been fenced out of the view: what only it held is lost.
     pub fn owner_gone(&mut self, owner: u32, now: u64) {
+        self.gone = Some(owner);
         self.durability.owner_lost(owner);
         if self.durability.lost_files() > 0 {
             log::warn!("{} files had writes only the dead owner held; their next fsync fails with EIO", self.durability.lost_files());
