@@ -216,7 +216,8 @@ pub struct Engine {
     remote: Router,
     kernel_sink: Option<KernelSink>,
     /// Cache lock requests of the kernel and of the executor, by DLM request id.
-    kernel_pending: HashMap<ReqId, Responder>,
+    /// The kernel's requests with the time they came, for [`CACHE_WAIT_MS`].
+    kernel_pending: HashMap<ReqId, (Responder, u64, ResName)>,
     exec_pending: HashMap<ReqId, ExecWait>,
     /// The kernel's PR requests waiting for the executor's uses of the inode to end: a member's
     /// cache must not be filled while this node is changing the inode.
@@ -490,7 +491,7 @@ impl Engine {
                         lr.cache_waiting = lr.cache_waiting.saturating_sub(1);
                     }
                 }
-                if let Some(reply) = self.kernel_pending.remove(&req) {
+                if let Some((reply, _, _)) = self.kernel_pending.remove(&req) {
                     log::warn!("cache lock {} for the kernel failed: {reason:?}", res_text(&res));
                     return reply.fail(libc::EIO as u32);
                 }
@@ -790,7 +791,7 @@ impl Engine {
     }
 
     fn granted(&mut self, req: ReqId, res: ResName, mode: Mode) {
-        if let Some(reply) = self.kernel_pending.remove(&req) {
+        if let Some((reply, _, _)) = self.kernel_pending.remove(&req) {
             // The kernel keeps its own users: the DLM use ends at once, the lock stays cached.
             self.cache_kernel_grants += 1;
             let lr = self.locks.entry(res.clone()).or_default();
@@ -1066,6 +1067,10 @@ fn wire_cache_ino(res: &ResName) -> Option<u64> {
     wire_cache::parse_res(res.as_bytes())
 }
 
+/// How long the kernel waits for a cache lock before it gets EIO, as a remote request waits
+/// for an owner: the cluster cannot grant it (no quorum, no lease).
+const CACHE_WAIT_MS: u64 = 180_000;
+
 /// Idle cache locks of the executor kept cached before the tick releases them.
 const IDLE_CACHE_LOCKS: usize = 4096;
 
@@ -1156,7 +1161,7 @@ impl Engine {
         self.locks.entry(res.clone()).or_default().cache_waiting += 1;
         let req = self.next_req;
         self.next_req += 1;
-        self.kernel_pending.insert(req, reply);
+        self.kernel_pending.insert(req, (reply, clock::now_ms(), res.clone()));
         self.feed(Input::Lock { req, res, mode });
     }
 
@@ -1209,6 +1214,17 @@ impl Engine {
     }
 
     fn cache_tick(&mut self, now: u64) {
+        let late: Vec<ReqId> =
+            self.kernel_pending.iter().filter(|(_, (_, since, _))| now.saturating_sub(*since) >= CACHE_WAIT_MS).map(|(r, _)| *r).collect();
+        for req in late {
+            if let Some((reply, _, res)) = self.kernel_pending.remove(&req) {
+                if let Some(lr) = self.locks.get_mut(&res) {
+                    lr.cache_waiting = lr.cache_waiting.saturating_sub(1);
+                }
+                log::error!("a cache lock the kernel asked for was not granted within {} s; EIO", CACHE_WAIT_MS / 1000);
+                reply.fail(libc::EIO as u32);
+            }
+        }
         // Past the lease the cluster may have fenced this node: nothing cached is trusted.
         if self.lease_until != 0 && now >= self.lease_until && self.lease_dropped != self.lease_until {
             self.lease_dropped = self.lease_until;
