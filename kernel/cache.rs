@@ -74,6 +74,13 @@ impl Cache {
 
     /// Runs `f` on the entry of `ino`, created (NL) if missing.
     fn with_entry<R>(&self, ino: u64, f: impl FnOnce(&mut Entry) -> R) -> Result<R> {
+        {
+            let mut t = self.table.lock();
+            if let Some(e) = t.get_mut(&ino) {
+                return Ok(f(e));
+            }
+        }
+        // Allocated outside the spinlock; unused if another task inserted the entry meanwhile.
         let spare = RBTreeNodeReservation::new(GFP_KERNEL)?;
         let mut t = self.table.lock();
         if t.get(&ino).is_none() {

@@ -28,7 +28,8 @@ pub(crate) static FILE_FOPS: SyncTable<bindings::file_operations> = SyncTable(bi
 });
 
 unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> c_int {
-    // Nothing is cached, so O_DIRECT needs nothing more than any other open.
+    // O_DIRECT reads bypass the page cache and writes are never cached: it needs nothing
+    // more than any other open.
     // SAFETY: The VFS is opening `file`.
     unsafe { (*file).f_mode |= bindings::MXFS_FMODE_CAN_ODIRECT };
     0
