@@ -21,6 +21,7 @@
 #include <linux/fs_stack.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
+#include <linux/backing-dev.h>
 #include <linux/highmem.h>
 #include <linux/mount.h>
 #include <linux/namei.h>

@@ -62,13 +62,16 @@ unsafe fn entry_inode(sb: *mut bindings::super_block, reply: Reply<'_>) -> Resul
     unsafe { inode::get(sb, &fh, &attr) }
 }
 
-unsafe extern "C" fn lookup(dir: *mut bindings::inode, dentry: *mut bindings::dentry, _flags: c_uint) -> *mut bindings::dentry {
+unsafe extern "C" fn lookup(dir: *mut bindings::inode, dentry: *mut bindings::dentry, flags: c_uint) -> *mut bindings::dentry {
     lower::to_err_ptr((|| {
         // SAFETY: The VFS holds `dir` locked and passes a new dentry of it.
         unsafe {
             let sb = (*dir).i_sb;
-            // The answer may be cached (as the dentry) for as long as this grant lasts.
-            let grant = cache::hold_pr(super::mount_of(sb), (*dir).i_ino as u64)?;
+            // The answer may be cached (as the dentry) for as long as this grant lasts. Not for
+            // a name about to be created: the create ends the grant at once (the owner takes
+            // EX on the directory), so asking for it would only cost two callbacks.
+            let creating = flags & (bindings::LOOKUP_CREATE | bindings::LOOKUP_RENAME_TARGET) != 0;
+            let grant = if creating { 0 } else { cache::hold_pr(super::mount_of(sb), (*dir).i_ino as u64)? };
             let answer = call(sb, &Request::Lookup { dir: *fh(dir), name: name(dentry) })?;
             (*dentry).d_time = grant as _;
             let inode = match answer.get() {

@@ -22,6 +22,9 @@ use kernel::prelude::*;
 /// Buffer for a symlink target (PATH_MAX).
 pub(crate) const LINK_BUF: usize = 4096;
 
+/// Readahead window of a member mount, in pages: eight READs of `remote::MAX_IO` bytes.
+const READAHEAD_PAGES: u64 = 8 * (crate::uapi_remote::MAX_IO as u64 / 4096);
+
 static SUPER_OPS: SyncTable<bindings::super_operations> = SyncTable(bindings::super_operations {
     evict_inode: Some(evict_inode),
     drop_inode: Some(bindings::generic_delete_inode),
@@ -62,6 +65,15 @@ pub(crate) unsafe fn setup(sb: *mut bindings::super_block, mount: &MountState) -
         (*sb).s_blocksize = 4096;
         (*sb).s_blocksize_bits = 12;
         (*sb).s_time_gran = 1;
+    }
+    // A superblock of its own gets the no-op backing device, which never reads ahead: every
+    // page would be one READ from the owner.
+    // SAFETY: Per the contract; the VFS frees the backing device with the superblock.
+    kernel::error::to_result(unsafe { bindings::super_setup_bdi(sb) })?;
+    // SAFETY: `super_setup_bdi` succeeded, so `s_bdi` is this superblock's own.
+    unsafe {
+        (*(*sb).s_bdi).ra_pages = READAHEAD_PAGES as _;
+        (*(*sb).s_bdi).io_pages = READAHEAD_PAGES as _;
     }
     let answer = rpc::call(mount, &Request::GetRoot).inspect_err(|e| {
         pr_err!("volume {}: the owner did not give the root: error {}\n", mount.uuid_str(), e.to_errno());
