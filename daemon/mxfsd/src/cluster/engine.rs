@@ -6,10 +6,11 @@
 //! through the mesh, the disk thread or a client's reply channel. The engine itself never
 //! blocks on I/O, so a slow disk or peer cannot stall lock traffic or ticks.
 //!
-//! Local clients (the control socket now, the kernel later) are modelled as the kernel's
-//! lock-cache will behave: one node-level lock per resource shared by all local users, cached
-//! after unlock; a blocking callback is honoured (down-convert to the strongest mode compatible
-//! with the waiter, or release) as soon as no local user holds the lock.
+//! Local clients share one node-level lock per resource, cached after unlock; a blocking
+//! callback is honoured (down-convert to the strongest mode compatible with the waiter, or
+//! release) as soon as no local user holds the lock. The control socket's clients and the
+//! executor count as users; the kernel's lock-cache keeps its own users and is told of blocking
+//! callbacks, which it answers with a down-convert (`cache.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
