@@ -218,31 +218,45 @@ pub(crate) fn pages_emptied(mount: &MountState, ino: u64, seq: u64) {
     }
 }
 
-/// EX held on some inodes for one operation of a local process on the owner.
+/// Most inodes one operation changes (a rename: two directories, the moved and the replaced).
+const MAX_CHANGED: usize = 4;
+
+/// EX held on some inodes for one operation on the owner; released on drop.
 pub(crate) struct ExGuard<'a> {
     mount: &'a MountState,
-    inos: KVec<u64>,
+    inos: [u64; MAX_CHANGED],
+    held: usize,
 }
 
-/// Owner: waits until this node holds EX on every inode of `inos`. Every operation takes them
-/// in inode order, inside the VFS's own locks, so two operations never wait on each other; the
-/// members' operations that mxfsd runs come through here too. Alone on the volume, nothing
-/// is taken.
-pub(crate) fn hold_ex<'a>(mount: &'a MountState, inos: &[u64]) -> Result<ExGuard<'a>> {
-    let mut guard = ExGuard { mount, inos: KVec::new() };
-    let cache = mount.cache();
-    if !cache.enabled {
+/// Owner: waits until this node holds EX on the inodes an operation changes (null ones, like a
+/// rename's missing target, are skipped). Every operation takes them in inode order, inside the
+/// VFS's own locks, so two operations never wait on each other; the members' operations that
+/// mxfsd runs come through here too. Alone on the volume, nothing is taken.
+///
+/// # Safety
+///
+/// `sb` must be a live mxfs superblock and every non-null inode one of its live inodes.
+pub(crate) unsafe fn hold_ex_on<'a>(sb: *mut bindings::super_block, inodes: &[*mut bindings::inode]) -> Result<ExGuard<'a>> {
+    // SAFETY: Per the contract.
+    let mount = unsafe { &crate::lower::sb_info(sb).mount };
+    let mut guard = ExGuard { mount, inos: [0; MAX_CHANGED], held: 0 };
+    if !mount.cache().enabled {
         return Ok(guard);
     }
-    let mut sorted = KVec::with_capacity(inos.len(), GFP_KERNEL)?;
-    sorted.extend_from_slice(inos, GFP_KERNEL)?;
-    sorted.sort_unstable();
-    for (i, &ino) in sorted.iter().enumerate() {
-        if i > 0 && sorted[i - 1] == ino {
+    let mut inos = [u64::MAX; MAX_CHANGED];
+    for (slot, &i) in inos.iter_mut().zip(inodes.iter().filter(|i| !i.is_null())) {
+        // SAFETY: Per the contract.
+        *slot = unsafe { (*i).i_ino } as u64;
+    }
+    inos.sort_unstable();
+    for (k, &ino) in inos.iter().enumerate() {
+        // Unused slots sort last; a repeated inode is held once.
+        if ino == u64::MAX || (k > 0 && inos[k - 1] == ino) {
             continue;
         }
         hold_one_ex(mount, ino)?;
-        guard.inos.push(ino, GFP_KERNEL)?;
+        guard.inos[guard.held] = ino;
+        guard.held += 1;
     }
     Ok(guard)
 }
@@ -260,11 +274,7 @@ fn hold_one_ex(mount: &MountState, ino: u64) -> Result {
                 e.busy = true;
                 Step::Request
             }
-        });
-        let step = match step {
-            Ok(s) => s,
-            Err(e) => return Err(e),
-        };
+        })?;
         match step {
             Step::Done(_) => return Ok(()),
             // SAFETY: Process context, no lock held.
@@ -292,7 +302,7 @@ fn hold_one_ex(mount: &MountState, ino: u64) -> Result {
 
 impl Drop for ExGuard<'_> {
     fn drop(&mut self) {
-        for &ino in self.inos.iter() {
+        for &ino in &self.inos[..self.held] {
             release_ex(self.mount, ino);
         }
     }
@@ -345,24 +355,6 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
     }
 }
 
-/// Owner: EX on the inodes of one operation (null ones, like a rename's missing target, are
-/// skipped).
-///
-/// # Safety
-///
-/// `sb` must be a live mxfs superblock and every non-null inode one of its live inodes.
-pub(crate) unsafe fn hold_ex_on<'a>(sb: *mut bindings::super_block, inodes: &[*mut bindings::inode]) -> Result<ExGuard<'a>> {
-    // SAFETY: Per the contract.
-    let mount = unsafe { &crate::lower::sb_info(sb).mount };
-    let mut inos = [0u64; 4];
-    let mut n = 0;
-    for &i in inodes.iter().filter(|i| !i.is_null()).take(inos.len()) {
-        // SAFETY: Per the contract.
-        inos[n] = unsafe { (*i).i_ino } as u64;
-        n += 1;
-    }
-    hold_ex(mount, &inos[..n])
-}
 
 /// The inode left memory: what this node cached of it goes, and so does its lock.
 pub(crate) fn evict(mount: &MountState, ino: u64) {

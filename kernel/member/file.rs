@@ -47,9 +47,8 @@ unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::
     let (iocb_ref, inode) = unsafe { (&mut *iocb, (*(*iocb).ki_filp).f_inode) };
     if iocb_ref.ki_flags & bindings::MXFS_IOCB_DIRECT == 0 {
         // SAFETY: As above.
-        match unsafe { cached_read(iocb, iter, inode) } {
-            Some(ret) => return ret,
-            None => {}
+        if let Some(ret) = unsafe { cached_read(iocb, iter, inode) } {
+            return ret;
         }
     }
     // SAFETY: As above.
@@ -73,11 +72,8 @@ unsafe fn cached_read(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter,
             Err(e) => return Some(e.to_errno() as isize),
         };
         // The size bounds what the page cache reads: it must be the one of this grant.
-        if !cache::attrs_cached(mount, ino) {
-            if let Err(e) = refresh(inode) {
-                return Some(e.to_errno() as isize);
-            }
-            cache::attrs_fetched(mount, ino, grant);
+        if let Err(e) = super::inode::attrs_under(inode, grant) {
+            return Some(e.to_errno() as isize);
         }
         if !cache::pages_current(mount, ino, grant) {
             bindings::truncate_inode_pages(&mut (*inode).i_data, 0);

@@ -137,6 +137,24 @@ pub(crate) unsafe fn refresh(inode: *mut bindings::inode) -> Result {
     Ok(())
 }
 
+/// Fetches the attributes of `inode` unless they were fetched under `grant`, its PR grant
+/// (from `cache::hold_pr`); true when they were, and nothing was asked.
+///
+/// # Safety
+///
+/// `inode` must be a live member inode.
+pub(crate) unsafe fn attrs_under(inode: *mut bindings::inode, grant: u64) -> Result<bool> {
+    // SAFETY: Per the caller.
+    let (mount, ino) = unsafe { (super::mount_of((*inode).i_sb), (*inode).i_ino as u64) };
+    if cache::attrs_cached(mount, ino) {
+        return Ok(true);
+    }
+    // SAFETY: Per the caller.
+    unsafe { refresh(inode) }?;
+    cache::attrs_fetched(mount, ino, grant);
+    Ok(false)
+}
+
 pub(crate) const fn common_iops() -> bindings::inode_operations {
     bindings::inode_operations {
         permission: Some(permission),
@@ -171,13 +189,9 @@ unsafe extern "C" fn getattr(
         unsafe {
             let inode = (*(*path).dentry).d_inode;
             let mount = super::mount_of((*inode).i_sb);
-            let ino = (*inode).i_ino as u64;
-            if cache::attrs_cached(mount, ino) {
+            let grant = cache::hold_pr(mount, (*inode).i_ino as u64)?;
+            if attrs_under(inode, grant)? {
                 mount.cache_hits.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
-            } else {
-                let grant = cache::hold_pr(mount, ino)?;
-                refresh(inode)?;
-                cache::attrs_fetched(mount, ino, grant);
             }
             bindings::generic_fillattr(idmap, request_mask, inode, stat);
         }

@@ -38,6 +38,11 @@ pub fn res_of(ino: u64) -> ResName {
     ResName::new(&cache::res_name(ino))
 }
 
+/// The inode of a cache lock's resource; `None` for any other resource.
+pub fn ino_of(res: &ResName) -> Option<u64> {
+    cache::parse_res(res.as_bytes())
+}
+
 pub fn mode_of_wire(m: u8) -> Option<Mode> {
     match m {
         cache::PR => Some(Mode::PR),

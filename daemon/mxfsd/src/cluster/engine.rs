@@ -40,7 +40,7 @@ use super::setup;
 use super::wire;
 use crate::clock;
 use crate::remote::Responder;
-use mxfs_uapi::remote::{cache as wire_cache, Reply};
+use mxfs_uapi::remote::Reply;
 
 /// A request from a local client; every one carries the channel its answer goes to.
 pub enum CtlReq {
@@ -806,7 +806,7 @@ impl Engine {
             let lr = self.locks.entry(res.clone()).or_default();
             lr.in_use += 1;
             lr.cache_waiting = lr.cache_waiting.saturating_sub(1);
-            if let Some(ino) = wire_cache_ino(&res) {
+            if let Some(ino) = cache::ino_of(&res) {
                 w.held.push(ino);
             }
             self.exec_next(w);
@@ -1063,11 +1063,6 @@ impl Engine {
     }
 }
 
-/// The inode of a cache lock's resource.
-fn wire_cache_ino(res: &ResName) -> Option<u64> {
-    wire_cache::parse_res(res.as_bytes())
-}
-
 /// How long the kernel waits for a cache lock before it gets EIO, as a remote request waits
 /// for an owner: the cluster cannot grant it (no quorum, no lease).
 const CACHE_WAIT_MS: u64 = 180_000;
@@ -1192,7 +1187,7 @@ impl Engine {
 
     /// Tells the kernel that `blocking` waits on `res`.
     fn kernel_bast(&mut self, res: &ResName, blocking: Mode) {
-        let Some(ino) = wire_cache_ino(res) else { return };
+        let Some(ino) = cache::ino_of(res) else { return };
         match &self.kernel_sink {
             Some(sink) => {
                 self.cache_kernel_basts += 1;
@@ -1238,7 +1233,7 @@ impl Engine {
             .locks
             .iter()
             .filter(|(r, l)| {
-                wire_cache_ino(r).is_some()
+                cache::ino_of(r).is_some()
                     && l.kernel.is_none()
                     && l.in_use == 0
                     && l.cache_waiting == 0
