@@ -9,7 +9,8 @@
 //! header  =  0 op u8  1 kind u8 (0 request, 1 reply)  2 reserved u16 (0)  4 len u32 (whole
 //!            message)  8 id u64 (chosen by the requester, echoed in the reply)
 //! request =  header || creds || op arguments
-//! creds   =  uid u32 || gid u32 || ngroups u16 (<= MAX_GROUPS) || 0 u16 || groups u32[ngroups]
+//! creds   =  uid u32 || gid u32 || ngroups u16 (<= MAX_GROUPS) || umask u16 (<= 0o777) ||
+//!            groups u32[ngroups]
 //! reply   =  header || errno u32 (0 = success) || op result (only on success)
 //! fh      =  type i32 || len u8 (1..=MAX_HANDLE) || bytes[len]
 //! name    =  len u16 (1..=255) || bytes (no '/' or NUL; not "." or "..")
@@ -26,6 +27,8 @@ pub const MAX_HANDLE: usize = 128;
 /// Supplementary groups carried with a request; callers with more are cut to the first ones,
 /// which can only deny access, never grant it.
 pub const MAX_GROUPS: usize = 32;
+/// Largest umask: permission bits only.
+pub const MAX_UMASK: u16 = 0o777;
 /// Largest READ or WRITE payload; a netlink attribute holds at most 64 KiB.
 pub const MAX_IO: usize = 32 * 1024;
 /// Largest READDIR reply payload.
@@ -133,6 +136,8 @@ pub enum RemoteError {
     BadName,
     BadPath,
     TooManyGroups,
+    /// A umask with bits beyond the permission bits.
+    BadUmask,
     TooLarge,
     BadMask,
     /// A LOCK request with an unknown kind, command or type, or a range that is not one.
@@ -158,6 +163,7 @@ impl core::fmt::Display for RemoteError {
             Self::BadName => f.write_str("name is empty, too long, '.', '..', or contains '/' or NUL"),
             Self::BadPath => f.write_str("symlink target is empty, too long or contains NUL"),
             Self::TooManyGroups => f.write_str("too many supplementary groups"),
+            Self::BadUmask => f.write_str("umask has bits beyond 0o777"),
             Self::TooLarge => f.write_str("remote payload exceeds its limit"),
             Self::BadMask => f.write_str("unknown SETATTR mask bits"),
             Self::BadLock => f.write_str("LOCK request with an unknown kind, command or type, or an invalid range"),
@@ -268,6 +274,9 @@ pub struct Creds {
     pub uid: u32,
     pub gid: u32,
     pub ngroups: u16,
+    /// The caller's umask: the owner applies it to new inodes unless the directory's default
+    /// ACL decides their mode (so the member's VFS sends modes unmasked).
+    pub umask: u16,
     pub groups: [u32; MAX_GROUPS],
 }
 
@@ -275,9 +284,14 @@ impl Creds {
     /// `groups` beyond [`MAX_GROUPS`] are dropped.
     pub fn new(uid: u32, gid: u32, groups: &[u32]) -> Creds {
         let n = groups.len().min(MAX_GROUPS);
-        let mut c = Creds { uid, gid, ngroups: n as u16, groups: [0; MAX_GROUPS] };
+        let mut c = Creds { uid, gid, ngroups: n as u16, umask: 0, groups: [0; MAX_GROUPS] };
         copy(&mut c.groups, &groups[..n]);
         c
+    }
+
+    /// The same credentials with the caller's umask.
+    pub fn with_umask(self, umask: u16) -> Creds {
+        Creds { umask, ..self }
     }
 
     /// The first `ngroups` groups (never more than [`MAX_GROUPS`], whatever `ngroups` says).
@@ -492,6 +506,9 @@ impl Request<'_> {
         if creds.ngroups as usize > MAX_GROUPS {
             return Err(RemoteError::TooManyGroups);
         }
+        if creds.umask > MAX_UMASK {
+            return Err(RemoteError::BadUmask);
+        }
         let len = self.encoded_len(creds);
         if len > MAX_MSG {
             return Err(RemoteError::TooLarge);
@@ -501,7 +518,7 @@ impl Request<'_> {
         w.u32(creds.uid);
         w.u32(creds.gid);
         w.u16(creds.ngroups);
-        w.u16(0);
+        w.u16(creds.umask);
         for g in creds.groups() {
             w.u32(*g);
         }
@@ -660,13 +677,14 @@ pub fn decode_request(buf: &[u8]) -> Result<(Header, Creds, Request<'_>), Remote
     let uid = r.u32()?;
     let gid = r.u32()?;
     let n = r.u16()? as usize;
-    if r.u16()? != 0 {
-        return Err(RemoteError::NonZeroReserved);
+    let umask = r.u16()?;
+    if umask > MAX_UMASK {
+        return Err(RemoteError::BadUmask);
     }
     if n > MAX_GROUPS {
         return Err(RemoteError::TooManyGroups);
     }
-    let mut creds = Creds { uid, gid, ngroups: n as u16, groups: [0; MAX_GROUPS] };
+    let mut creds = Creds { uid, gid, ngroups: n as u16, umask, groups: [0; MAX_GROUPS] };
     for g in creds.groups.iter_mut().take(n) {
         *g = r.u32()?;
     }

@@ -8,7 +8,7 @@ fn fh(n: u8) -> Fh {
 }
 
 fn creds() -> Creds {
-    Creds::new(1000, 100, &[4, 24, 27])
+    Creds::new(1000, 100, &[4, 24, 27]).with_umask(0o022)
 }
 
 fn attr() -> Attr {
@@ -209,8 +209,13 @@ fn header_errors_are_typed() {
     assert_eq!(decode_request(&with(4, good[4] + 1)).unwrap_err(), RemoteError::BadLength);
     assert_eq!(decode_reply(&good).unwrap_err(), RemoteError::BadKind(0));
     assert_eq!(decode_header(&vec![0u8; MAX_MSG + 1]).unwrap_err(), RemoteError::TooLarge);
-    // Reserved creds field, and more groups than allowed.
-    assert_eq!(decode_request(&with(HEADER_LEN + 10, 1)).unwrap_err(), RemoteError::NonZeroReserved);
+    // A umask beyond the permission bits (0o1000), and more groups than allowed.
+    assert_eq!(decode_request(&with(HEADER_LEN + 11, 2)).unwrap_err(), RemoteError::BadUmask);
+    let (_, c, _) = decode_request(&good).unwrap();
+    assert_eq!(c.umask, 0o022);
+    let mut out = vec![0u8; MAX_MSG];
+    let bad = creds().with_umask(0o1000);
+    assert_eq!(Request::GetAttr { fh: fh(1) }.encode(1, &bad, &mut out).unwrap_err(), RemoteError::BadUmask);
     assert_eq!(decode_request(&with(HEADER_LEN + 8, MAX_GROUPS as u8 + 1)).unwrap_err(), RemoteError::TooManyGroups);
 }
 

@@ -131,8 +131,8 @@ impl Executor {
     /// `cache` takes the cache locks of the inodes each operation changes (none when the
     /// node runs the volume alone).
     pub fn start(root: MountRoot, cache: Option<CacheClient>) -> Result<Executor, String> {
-        // The member's kernel already applied its caller's umask to every mode it sends; the
-        // owner must not apply one again. (umask is per process: set it once, here.)
+        // Outside a request nothing may be masked: each worker sets the caller's umask for the
+        // request it runs (`ThreadCreds`), on a filesystem context copied from this one.
         // SAFETY: umask cannot fail.
         unsafe { libc::umask(0) };
         let (tx, rx) = sync_channel::<Job>(QUEUE);

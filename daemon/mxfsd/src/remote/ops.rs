@@ -71,7 +71,7 @@ fn entry(dir: RawFd, name: &[u8]) -> Result<Out, Errno> {
 
 /// Runs `req` for `creds` on the mount whose root is `mount`.
 pub fn execute(mount: RawFd, me: &ThreadCreds, creds: &Creds, req: &Request<'_>) -> Result<Out, Errno> {
-    let caller = || me.become_caller(creds.uid, creds.gid, creds.groups());
+    let caller = || me.become_caller(creds);
     match *req {
         Request::GetRoot => Ok(Out::Entry { fh: sys::handle_of(mount, b"")?, attr: sys::attr(mount)? }),
         Request::GetAttr { fh } => Ok(Out::Attr(sys::attr(path_fd(mount, &fh)?.as_raw_fd())?)),

@@ -6,7 +6,7 @@ use std::ffi::CString;
 use std::mem::{size_of, zeroed, MaybeUninit};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use mxfs_uapi::remote::{Attr, Fh, StatFs, Time, MAX_GROUPS, MAX_HANDLE};
+use mxfs_uapi::remote::{Attr, Creds, Fh, StatFs, Time, MAX_HANDLE, MAX_UMASK};
 
 pub type Errno = u32;
 
@@ -151,16 +151,22 @@ pub fn renameat2(from_dir: RawFd, from: &[u8], to_dir: RawFd, to: &[u8], flags: 
     check(|| unsafe { libc::syscall(libc::SYS_renameat2, from_dir, a.as_ptr(), to_dir, b.as_ptr(), flags) }).map(|_| ())
 }
 
-/// A thread's filesystem identity (fsuid, fsgid, supplementary groups). Linux keeps these
-/// per thread; the raw system calls change only the calling thread (glibc's `setgroups`
-/// would change every thread of the process).
+/// A thread's filesystem identity (fsuid, fsgid, supplementary groups, umask). Linux keeps
+/// these per thread once the thread has its own filesystem context; the raw system calls
+/// change only the calling thread (glibc's `setgroups` would change every thread).
 pub struct ThreadCreds {
     saved_groups: Vec<libc::gid_t>,
 }
 
 impl ThreadCreds {
-    /// Remembers the thread's supplementary groups to restore after each request.
+    /// Gives the thread a umask of its own (an unshared filesystem context) and remembers its
+    /// supplementary groups to restore after each request.
     pub fn new() -> ThreadCreds {
+        // SAFETY: unsharing CLONE_FS affects only the calling thread's cwd, root and umask.
+        if unsafe { libc::unshare(libc::CLONE_FS) } != 0 {
+            // Then the umask stays the process's (0): new inodes would ignore the caller's.
+            log::error!("a worker thread cannot get a umask of its own: {}", std::io::Error::last_os_error());
+        }
         let mut g = vec![0 as libc::gid_t; 256];
         // SAFETY: the buffer holds g.len() gids.
         let n = unsafe { libc::getgroups(g.len() as libc::c_int, g.as_mut_ptr()) };
@@ -170,14 +176,17 @@ impl ThreadCreds {
 
     /// Takes on the caller's identity for filesystem access until the guard drops. A fsuid
     /// other than 0 also drops the filesystem capabilities (CAP_DAC_OVERRIDE, CAP_FOWNER,
-    /// CAP_CHOWN, ...), exactly as for a process of that user.
-    pub fn become_caller(&self, uid: u32, gid: u32, groups: &[u32]) -> Result<CredGuard<'_>, Errno> {
-        let groups = &groups[..groups.len().min(MAX_GROUPS)];
+    /// CAP_CHOWN, ...), exactly as for a process of that user. The caller's umask applies to
+    /// the inodes created meanwhile, unless their directory's default ACL decides the mode.
+    pub fn become_caller(&self, creds: &Creds) -> Result<CredGuard<'_>, Errno> {
+        let groups = creds.groups();
         let guard = CredGuard { owner: self };
         // SAFETY: setgroups reads groups.len() gids.
         check(|| unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) })?;
-        set_fs_id(libc::SYS_setfsgid, gid)?;
-        set_fs_id(libc::SYS_setfsuid, uid)?;
+        set_fs_id(libc::SYS_setfsgid, creds.gid)?;
+        set_fs_id(libc::SYS_setfsuid, creds.uid)?;
+        // SAFETY: umask cannot fail.
+        unsafe { libc::umask(libc::mode_t::from(creds.umask & MAX_UMASK)) };
         Ok(guard)
     }
 }
@@ -205,6 +214,7 @@ impl Drop for CredGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: plain per-thread credential calls; root may always return to itself.
         unsafe {
+            libc::umask(0);
             libc::syscall(libc::SYS_setfsuid, 0u32);
             libc::syscall(libc::SYS_setfsgid, 0u32);
             libc::syscall(libc::SYS_setgroups, self.owner.saved_groups.len(), self.owner.saved_groups.as_ptr());
