@@ -9,13 +9,15 @@
 //! with CACHE_DOWN.
 //!
 //! Each grant of PR gets a new number (`seq`): cached attributes and dentries record the grant
-//! they were fetched under and are trusted only while that grant lasts.
+//! they were fetched under and are trusted only while that grant lasts. POSIX ACLs are cached
+//! by the VFS itself (`i_acl`), where no grant number fits: a member lets the VFS keep them
+//! only while the grant they were fetched under lasts, and drops them when it ends.
 
 use crate::bindings;
 use crate::registry::MountState;
 use crate::rpc;
 use crate::uapi_remote::{cache as mode, CacheLock, Request};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::prelude::*;
 use kernel::rbtree::{RBTree, RBTreeNodeReservation};
 use kernel::sync::SpinLock;
@@ -37,11 +39,13 @@ struct Entry {
     /// Member: the grant the inode's page cache was emptied under; pages read since then
     /// are current while that grant lasts.
     page_seq: u64,
+    /// Member: the VFS may cache ACLs fetched under the grant `seq`; they go when it ends.
+    acls: bool,
 }
 
 impl Entry {
     const fn new() -> Self {
-        Entry { mode: mode::NL, users: 0, busy: false, bast: false, seq: 0, attr_seq: 0, page_seq: 0 }
+        Entry { mode: mode::NL, users: 0, busy: false, bast: false, seq: 0, attr_seq: 0, page_seq: 0, acls: false }
     }
 }
 
@@ -51,6 +55,9 @@ pub(crate) struct Cache {
     enabled: bool,
     next_seq: AtomicU64,
     table: Pin<KBox<SpinLock<RBTree<u64, Entry>>>>,
+    /// Member: the superblock whose inodes cache ACLs (null before it is set up). Only
+    /// compared, never followed: a stale value finds no inode.
+    sb: AtomicPtr<bindings::super_block>,
 }
 
 /// How long a waiter sleeps before it looks again at an inode another task is locking.
@@ -69,6 +76,7 @@ impl Cache {
             enabled,
             next_seq: AtomicU64::new(1),
             table: KBox::pin_init(kernel::new_spinlock!(RBTree::new()), GFP_KERNEL)?,
+            sb: AtomicPtr::new(core::ptr::null_mut()),
         })
     }
 
@@ -181,6 +189,49 @@ pub(crate) fn hold_pr(mount: &MountState, ino: u64) -> Result<u64> {
     e.seq = cache.next_seq.fetch_add(1, Ordering::Relaxed);
     e.busy = false;
     Ok(e.seq)
+}
+
+/// Member: like [`hold_pr`], for fetching ACLs the VFS will cache: they are dropped when the
+/// grant returned ends. 0: no grant, and the caller must keep the VFS from caching them.
+pub(crate) fn hold_pr_for_acls(mount: &MountState, ino: u64) -> Result<u64> {
+    let seq = hold_pr(mount, ino)?;
+    let mut t = mount.cache().table.lock();
+    match t.get_mut(&ino).filter(|e| e.mode == mode::PR && seq != 0 && e.seq == seq) {
+        Some(e) => {
+            e.acls = true;
+            Ok(seq)
+        }
+        None => Ok(0),
+    }
+}
+
+/// Member: sets the superblock whose inodes' ACLs a lost grant drops; null when it goes.
+pub(crate) fn set_member_sb(mount: &MountState, sb: *mut bindings::super_block) {
+    mount.cache().sb.store(sb, Ordering::Release);
+}
+
+/// Drops the ACLs the VFS caches for inode `ino` of the member superblock, if it is in memory.
+/// Safe under the table's spinlock: nothing here sleeps.
+fn forget_acls(cache: &Cache, ino: u64) {
+    let sb = cache.sb.load(Ordering::Acquire);
+    if sb.is_null() {
+        return;
+    }
+    // SAFETY: `find_inode_nowait` only compares `sb` with the inodes' `i_sb` (under the inode
+    // hash lock), and `forget_match` does not sleep.
+    unsafe { bindings::find_inode_nowait(sb, ino as _, Some(forget_match), core::ptr::null_mut()) };
+}
+
+unsafe extern "C" fn forget_match(inode: *mut bindings::inode, ino: kernel::ffi::c_ulong, _data: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
+    // SAFETY: Called under the inode hash lock with an inode of the member superblock, which
+    // cannot be freed meanwhile; dropping cached ACLs is a pair of atomic exchanges.
+    unsafe {
+        if (*inode).i_ino == ino {
+            bindings::forget_all_cached_acls(inode);
+        }
+    }
+    // Go on: an inode being freed may share the number with its successor.
+    0
 }
 
 /// Member: the PR grant `ino` is cached under now, 0 when none. Safe in RCU walk.
@@ -346,6 +397,9 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
             e.seq = 0;
             e.attr_seq = 0;
             e.busy = true;
+            if core::mem::take(&mut e.acls) {
+                forget_acls(cache, ino);
+            }
             true
         }
     };
@@ -380,10 +434,14 @@ pub(crate) fn evict(mount: &MountState, ino: u64) {
 
 /// The daemon is gone: no grant can be trusted any more.
 pub(crate) fn forget_all(mount: &MountState) {
-    let mut t = mount.cache().table.lock();
-    for e in t.values_mut() {
+    let cache = mount.cache();
+    let mut t = cache.table.lock();
+    for (&ino, e) in t.iter_mut() {
         e.mode = mode::NL;
         e.seq = 0;
         e.attr_seq = 0;
+        if core::mem::take(&mut e.acls) {
+            forget_acls(cache, ino);
+        }
     }
 }

@@ -140,7 +140,10 @@ fn current_creds() -> Creds {
             }
             n = count;
         }
-        Creds::new(uid, gid, &groups[..n])
+        // A member's VFS leaves new modes unmasked (its superblock has POSIX ACLs): the owner
+        // masks them unless the directory's default ACL decides.
+        let umask = bindings::current_umask() as u16;
+        Creds::new(uid, gid, &groups[..n]).with_umask(umask)
     }
 }
 

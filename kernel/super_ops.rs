@@ -265,7 +265,10 @@ unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
     let info = unsafe { (*sb).s_fs_info.cast::<SbInfo>() };
     if !info.is_null() {
         // SAFETY: Set by `setup`, freed only below.
-        unsafe { (*info).mount.set_state(state::STOPPING) };
+        unsafe {
+            (*info).mount.set_state(state::STOPPING);
+            crate::cache::set_member_sb(&(*info).mount, core::ptr::null_mut());
+        }
     }
     // SAFETY: Tears down dentries and inodes, which drop their lower references.
     unsafe { bindings::kill_anon_super(sb) };

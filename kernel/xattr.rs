@@ -77,10 +77,11 @@ pub(crate) unsafe extern "C" fn listxattr(dentry: *mut bindings::dentry, list: *
     unsafe { bindings::vfs_listxattr(lower::dentry(dentry), list, size) }
 }
 
-fn acl_name(ty: c_int) -> Option<*const c_char> {
+/// The extended attribute that holds an ACL of type `ty` (owner and member alike).
+pub(crate) fn acl_name(ty: c_int) -> Option<&'static core::ffi::CStr> {
     match ty as u32 {
-        bindings::ACL_TYPE_ACCESS => Some(c"system.posix_acl_access".as_ptr().cast()),
-        bindings::ACL_TYPE_DEFAULT => Some(c"system.posix_acl_default".as_ptr().cast()),
+        bindings::ACL_TYPE_ACCESS => Some(c"system.posix_acl_access"),
+        bindings::ACL_TYPE_DEFAULT => Some(c"system.posix_acl_default"),
         _ => None,
     }
 }
@@ -90,7 +91,7 @@ pub(crate) unsafe extern "C" fn get_acl(
     dentry: *mut bindings::dentry,
     ty: c_int,
 ) -> *mut bindings::posix_acl {
-    let Some(name) = acl_name(ty) else {
+    let Some(name) = acl_name(ty).map(|n| n.as_ptr().cast()) else {
         return EINVAL.to_ptr();
     };
     // SAFETY: `dentry` is a positive mxfs dentry; the lower ACL is returned with a reference
@@ -105,7 +106,7 @@ pub(crate) unsafe extern "C" fn set_acl(
     ty: c_int,
 ) -> c_int {
     kernel::error::from_result(|| {
-        let name = acl_name(ty).ok_or(EINVAL)?;
+        let name = acl_name(ty).ok_or(EINVAL)?.as_ptr().cast();
         // SAFETY: The VFS holds the mxfs inode locked; the lower inode is locked by the
         // lower `vfs_*_acl`, which also applies the mode change a new access ACL implies.
         unsafe {

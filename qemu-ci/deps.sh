@@ -11,7 +11,7 @@ PKGS=(
   linux-source-6.12 rustc-web rust-web-src libclang-dev clang lld llvm
   flex bison bc libelf-dev libssl-dev cpio xz-utils kmod
   # guests
-  qemu-system-x86 busybox-static xfsprogs dash util-linux kmod gzip
+  qemu-system-x86 busybox-static xfsprogs dash util-linux kmod gzip acl
   # the Debian rootfs image of the conformance suites and the benchmark (qemu-ci/rootfs.sh)
   debootstrap e2fsprogs
   # SCSI PR across VMs (tests/pr-tgt.sh, multi-VM scenarios with "# lun: iscsi"): userspace

@@ -28,7 +28,7 @@ RELEASE=$(make -s -C "$KDIR" kernelrelease)
 # Host programs copied into the guest's /usr/bin. Everything else is busybox.
 # dash is /bin/sh: Debian's busybox ash runs its own applet for any name it knows (mount,
 # modprobe, ...) whatever PATH says, so tests under ash would never run the real tools.
-HOST_TOOLS=(dash mount umount blkid kmod mkfs.xfs xfs_repair xfs_db xfs_io)
+HOST_TOOLS=(dash mount umount blkid kmod mkfs.xfs xfs_repair xfs_db xfs_io setfacl getfacl setpriv)
 KMOD_LINKS=(modprobe rmmod insmod lsmod modinfo depmod)
 
 # Resolve a host program name to its path (Debian keeps some in sbin).

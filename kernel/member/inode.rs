@@ -161,6 +161,8 @@ pub(crate) const fn common_iops() -> bindings::inode_operations {
         getattr: Some(getattr),
         setattr: Some(setattr),
         listxattr: Some(super::xattr::listxattr),
+        get_inode_acl: Some(super::acl::get_inode_acl),
+        set_acl: Some(super::acl::set_acl),
         ..zeroed()
     }
 }
@@ -168,7 +170,7 @@ pub(crate) const fn common_iops() -> bindings::inode_operations {
 pub(crate) static FILE_IOPS: SyncTable<bindings::inode_operations> = SyncTable(common_iops());
 static SPECIAL_IOPS: SyncTable<bindings::inode_operations> = SyncTable(common_iops());
 static SYMLINK_IOPS: SyncTable<bindings::inode_operations> =
-    SyncTable(bindings::inode_operations { get_link: Some(get_link), ..common_iops() });
+    SyncTable(bindings::inode_operations { get_link: Some(get_link), get_inode_acl: None, set_acl: None, ..common_iops() });
 
 /// Checked locally against the attributes the last lookup or getattr brought; the owner
 /// checks again with the caller's credentials when it executes the operation.

@@ -4,6 +4,7 @@
 //! becomes a remote call (`rpc`) that the owner's mxfsd carries out on its XFS by file handle,
 //! with the caller's credentials, returning exactly the errno XFS gave.
 
+pub(crate) mod acl;
 pub(crate) mod dir;
 pub(crate) mod file;
 pub(crate) mod inode;
@@ -61,6 +62,9 @@ pub(crate) unsafe fn setup(sb: *mut bindings::super_block, mount: &MountState) -
         (*sb).s_op = &SUPER_OPS.0;
         (*sb).s_d_op = &dir::DENTRY_OPS.0;
         (*sb).s_xattr = xattr::HANDLERS.0.as_ptr();
+        // POSIX ACLs are checked here (`acl`), and new modes are masked on the owner, where
+        // the directory's default ACL is known.
+        (*sb).s_flags |= bindings::MXFS_SB_POSIXACL;
         (*sb).s_maxbytes = bindings::MXFS_MAX_LFS_FILESIZE;
         (*sb).s_blocksize = 4096;
         (*sb).s_blocksize_bits = 12;
@@ -88,6 +92,7 @@ pub(crate) unsafe fn setup(sb: *mut bindings::super_block, mount: &MountState) -
     }
     // SAFETY: As above.
     unsafe { (*sb).s_root = root };
+    crate::cache::set_member_sb(mount, sb);
     pr_info!(
         "volume {}: member of owner node {:#010x}\n",
         mount.uuid_str(),

@@ -3,8 +3,8 @@
 //! Extended attributes on a member: every namespace the VFS lets the caller reach (it checks
 //! user.* against the inode's mode and trusted.* against the caller's capabilities first) is
 //! read and changed on the owner, with the caller's credentials. Values and lists travel whole,
-//! up to `remote::MAX_IO` bytes (longer ones fail with E2BIG). POSIX ACLs are not offered
-//! (the superblock has no SB_POSIXACL, so the VFS answers EOPNOTSUPP for them).
+//! up to `remote::MAX_IO` bytes (longer ones fail with E2BIG). POSIX ACLs do not come here:
+//! the VFS routes `system.posix_acl_*` to the ACL inode operations (`acl`).
 
 use super::call;
 use super::inode::fh;

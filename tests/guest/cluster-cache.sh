@@ -14,6 +14,10 @@
 #   pages      10 re-reads of a 1 MiB file on the member come from its page cache (fewer than 10
 #              remote calls); an overwrite by the owner that keeps the size is read by the member
 #              at once, and the member's own overwrite is read back (buffered and O_DIRECT)
+#   acls       ACLs set on the member take effect on both nodes; uid 1000's 50 access checks
+#              on the member are served from its cache (fewer than 5 remote calls); the owner's
+#              setfacl -x is enforced by the member at once; new files and directories take
+#              their mode from a default ACL, else from the caller's umask
 #   racing     the owner appends 200 times while the member stats the file until it sees the
 #              final size: the sizes the member sees never go down
 #   data       fsynced data checked by sha256 on both nodes; xfs_repair -n clean
@@ -130,6 +134,53 @@ if [ "$MXFS_NODE" = 0 ]; then
   fetch 1 mine
   assert_eq "owner reads the member's overwrite" "$VALUE" "$(dd if="$MNT/big" bs=4096 skip=7 count=1 status=none | sum)"
 fi
+
+# POSIX ACLs: set on either node, enforced on the member from its cache, dropped from that
+# cache when the owner changes them; new modes follow a default ACL, else the caller's umask.
+as_user() { setpriv --reuid 1000 --regid 1000 --clear-groups "$@"; }
+if [ "$MXFS_NODE" = 0 ]; then
+  check "owner: a root-only directory and file" sh -c \
+    "mkdir -m 0750 $MNT/acl && echo secret >$MNT/acl/f && chmod 0600 $MNT/acl/f"
+fi
+barrier acl-ready
+if [ "$MXFS_NODE" = 1 ]; then
+  check_fails "member: uid 1000 cannot read f yet" as_user cat "$MNT/acl/f"
+  assert_match "member: ... for want of permission" 'permission denied' "$OUT"
+  check "member: setfacl gives uid 1000 the directory" setfacl -m u:1000:rx "$MNT/acl"
+  check "member: setfacl gives uid 1000 f" setfacl -m u:1000:r "$MNT/acl/f"
+  assert_match "member: getfacl shows the entry" '^user:1000:r--$' "$(getfacl -n "$MNT/acl/f" 2>&1)"
+  assert_eq "member: the mode shows the ACL's mask" 640 "$(stat -c %a "$MNT/acl/f")"
+  assert_eq "member: uid 1000 reads f through the ACL" secret "$(as_user cat "$MNT/acl/f" 2>&1)"
+  check_fails "member: uid 1000 may not change the ACL" as_user setfacl -m u:1000:rw "$MNT/acl/f"
+  assert_match "member: ... as it is not the file's owner" 'operation not permitted' "$OUT"
+  calls=$(counter remote_calls)
+  check "member: 50 access checks by uid 1000" as_user sh -c \
+    "i=0; while [ \$i -lt 50 ]; do test -r $MNT/acl/f || exit 1; i=\$((i + 1)); done"
+  calls=$(($(counter remote_calls) - calls))
+  echo "# 50 ACL access checks on the member: $calls remote calls"
+  check "50 ACL access checks on the member: fewer than 5 remote calls ($calls)" [ "$calls" -lt 5 ]
+  check "member: a default ACL on the directory" setfacl -d -m u::rwx,g::r-x,o::r-x "$MNT/acl"
+  check "member: create under umask 077" sh -c "umask 077 && : >$MNT/acl/inherit && mkdir $MNT/acl/inherit.d && : >$MNT/plain077"
+  assert_eq "member: the default ACL decides a new file's mode" 644 "$(stat -c %a "$MNT/acl/inherit")"
+  assert_eq "member: the default ACL decides a new directory's mode" 755 "$(stat -c %a "$MNT/acl/inherit.d")"
+  assert_eq "member: without a default ACL the umask does" 600 "$(stat -c %a "$MNT/plain077")"
+fi
+barrier acl-set
+if [ "$MXFS_NODE" = 0 ]; then
+  assert_match "owner: getfacl shows the member's entry" '^user:1000:r--$' "$(getfacl -n "$MNT/acl/f" 2>&1)"
+  assert_match "owner: the default ACL is there" '^default:other::r-x$' "$(getfacl -n "$MNT/acl" 2>&1)"
+  assert_eq "owner: the inherited modes" "644 755 600" \
+    "$(stat -c %a "$MNT/acl/inherit" "$MNT/acl/inherit.d" "$MNT/plain077" | tr '\n' ' ' | sed 's/ $//')"
+  assert_eq "owner: uid 1000 reads f" secret "$(as_user cat "$MNT/acl/f" 2>&1)"
+  check "owner: setfacl -x takes uid 1000's entry away" setfacl -x u:1000 "$MNT/acl/f"
+fi
+barrier acl-revoked
+if [ "$MXFS_NODE" = 1 ]; then
+  check_fails "member: uid 1000 can no longer read f" as_user cat "$MNT/acl/f"
+  assert_match "member: ... for want of permission" 'permission denied' "$OUT"
+  assert_eq "member: getfacl no longer shows the entry" "" "$(getfacl -n "$MNT/acl/f" 2>&1 | grep '^user:1000')"
+fi
+barrier acl-end
 
 # Racing: sizes seen on the member never go down and end at the owner's.
 if [ "$MXFS_NODE" = 0 ]; then
