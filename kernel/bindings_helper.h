@@ -49,6 +49,12 @@ const unsigned long MXFS_HZ = HZ;
 const int MXFS_IOCB_APPEND = IOCB_APPEND;
 const int MXFS_IOCB_DSYNC = IOCB_DSYNC;
 const int MXFS_IOCB_DIRECT = IOCB_DIRECT;
+const unsigned long MXFS_VM_SHARED = VM_SHARED;
+const unsigned long MXFS_VM_WRITE = VM_WRITE;
+const unsigned long MXFS_VM_MAYWRITE = VM_MAYWRITE;
+const vm_fault_t MXFS_VM_FAULT_SIGBUS = VM_FAULT_SIGBUS;
+const vm_fault_t MXFS_VM_FAULT_LOCKED = VM_FAULT_LOCKED;
+const vm_fault_t MXFS_VM_FAULT_NOPAGE = VM_FAULT_NOPAGE;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);
@@ -85,6 +91,10 @@ size_t mxfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
 size_t mxfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
 size_t mxfs_iov_iter_count(const struct iov_iter *i);
 struct folio *mxfs_readahead_folio(struct readahead_control *rac);
+void mxfs_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags);
+bool mxfs_mapping_mapped(struct address_space *mapping);
+struct folio *mxfs_page_folio(struct page *page);
+void mxfs_folio_put(struct folio *folio);
 loff_t mxfs_folio_pos(struct folio *folio);
 size_t mxfs_folio_size(struct folio *folio);
 void mxfs_memcpy_to_folio(struct folio *folio, size_t offset, const char *from, size_t len);

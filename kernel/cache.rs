@@ -210,24 +210,41 @@ pub(crate) fn set_member_sb(mount: &MountState, sb: *mut bindings::super_block) 
     mount.cache().sb.store(sb, Ordering::Release);
 }
 
-/// Drops the ACLs the VFS caches for inode `ino` of the member superblock, if it is in memory.
-/// Safe under the table's spinlock: nothing here sleeps.
-fn forget_acls(cache: &Cache, ino: u64) {
-    let sb = cache.sb.load(Ordering::Acquire);
-    if sb.is_null() {
-        return;
-    }
-    // SAFETY: `find_inode_nowait` only compares `sb` with the inodes' `i_sb` (under the inode
-    // hash lock), and `forget_match` does not sleep.
-    unsafe { bindings::find_inode_nowait(sb, ino as _, Some(forget_match), core::ptr::null_mut()) };
+/// What a member's lost grant takes from the VFS's copy of an inode.
+struct VfsDrop {
+    acls: bool,
+    /// Return the inode, referenced, to empty its page cache (which sleeps).
+    pages: bool,
 }
 
-unsafe extern "C" fn forget_match(inode: *mut bindings::inode, ino: kernel::ffi::c_ulong, _data: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
+/// Drops the ACLs the VFS caches for inode `ino` of the member superblock (if it is in memory
+/// and `what.acls`); returns it with a reference if `what.pages` and it has pages cached.
+/// Safe under the table's spinlock: nothing here sleeps.
+fn drop_from_vfs(cache: &Cache, ino: u64, what: &VfsDrop) -> *mut bindings::inode {
+    let sb = cache.sb.load(Ordering::Acquire);
+    if sb.is_null() || !(what.acls || what.pages) {
+        return core::ptr::null_mut();
+    }
+    let data = core::ptr::from_ref(what).cast_mut().cast();
+    // SAFETY: `find_inode_nowait` only compares `sb` with the inodes' `i_sb` (under the inode
+    // hash lock); `drop_match` does not sleep and reads `data` as the `VfsDrop` it is.
+    unsafe { bindings::find_inode_nowait(sb, ino as _, Some(drop_match), data) }
+}
+
+unsafe extern "C" fn drop_match(inode: *mut bindings::inode, ino: kernel::ffi::c_ulong, data: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
     // SAFETY: Called under the inode hash lock with an inode of the member superblock, which
-    // cannot be freed meanwhile; dropping cached ACLs is a pair of atomic exchanges.
+    // cannot be freed meanwhile; `data` is the caller's `VfsDrop`. Dropping cached ACLs is a pair
+    // of atomic exchanges; `igrab` takes the inode's spinlock, as lookups do under this lock.
     unsafe {
-        if (*inode).i_ino == ino {
+        let what = &*data.cast::<VfsDrop>();
+        if (*inode).i_ino != ino {
+            return 0;
+        }
+        if what.acls {
             bindings::forget_all_cached_acls(inode);
+        }
+        if what.pages && (*inode).i_data.nrpages > 0 && !bindings::igrab(inode).is_null() {
+            return 1;
         }
     }
     // Go on: an inode being freed may share the number with its successor.
@@ -375,10 +392,12 @@ fn release_ex(mount: &MountState, ino: u64) {
     give_back(mount, ino);
 }
 
-/// CACHE_BAST from mxfsd: another node waits for `ino`. Runs in the daemon's netlink send, so
-/// it never waits for anything the daemon would have to do.
+/// CACHE_BAST from mxfsd: another node waits for `ino`. Runs in the netlink send of the
+/// daemon's BAST thread: a member may wait here for its reads in progress, whose replies other
+/// daemon threads deliver, but nothing waits for the BAST thread.
 pub(crate) fn bast(mount: &MountState, ino: u64) {
     let cache = mount.cache();
+    let mut what = VfsDrop { acls: false, pages: false };
     let mut t = cache.table.lock();
     let answer_now = match t.get_mut(&ino) {
         // Nothing held (a CACHE_DOWN is on its way): say so again, harmlessly.
@@ -393,17 +412,29 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
             false
         }
         Some(e) => {
+            if e.mode == mode::PR {
+                what = VfsDrop { acls: core::mem::take(&mut e.acls), pages: true };
+            }
             e.mode = mode::NL;
             e.seq = 0;
             e.attr_seq = 0;
             e.busy = true;
-            if core::mem::take(&mut e.acls) {
-                forget_acls(cache, ino);
-            }
             true
         }
     };
     drop(t);
+    let cached = drop_from_vfs(cache, ino, &what);
+    if !cached.is_null() {
+        // The pages were read under the grant. They go now, unmapped from every mapping, so a
+        // mapping faults and reads again. This waits for reads and faults in progress to
+        // finish with their pages (mxfsd sends BASTs from a thread of their own: the replies
+        // those reads wait for still flow).
+        // SAFETY: `cached` is a referenced member inode; process context, no lock held.
+        unsafe {
+            bindings::invalidate_inode_pages2(&mut (*cached).i_data);
+            bindings::iput(cached);
+        }
+    }
     if answer_now {
         give_back(mount, ino);
     }
@@ -441,7 +472,8 @@ pub(crate) fn forget_all(mount: &MountState) {
         e.seq = 0;
         e.attr_seq = 0;
         if core::mem::take(&mut e.acls) {
-            forget_acls(cache, ino);
+            // Mapped pages stay until the next read: the daemon that could answer is gone.
+            drop_from_vfs(cache, ino, &VfsDrop { acls: true, pages: false });
         }
     }
 }

@@ -26,6 +26,10 @@ size_t mxfs_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i) { r
 size_t mxfs_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i) { return copy_from_iter(addr, bytes, i); }
 size_t mxfs_iov_iter_count(const struct iov_iter *i) { return iov_iter_count(i); }
 struct folio *mxfs_readahead_folio(struct readahead_control *rac) { return readahead_folio(rac); }
+void mxfs_vm_flags_clear(struct vm_area_struct *vma, vm_flags_t flags) { vm_flags_clear(vma, flags); }
+bool mxfs_mapping_mapped(struct address_space *mapping) { return mapping_mapped(mapping); }
+struct folio *mxfs_page_folio(struct page *page) { return page_folio(page); }
+void mxfs_folio_put(struct folio *folio) { folio_put(folio); }
 loff_t mxfs_folio_pos(struct folio *folio) { return folio_pos(folio); }
 size_t mxfs_folio_size(struct folio *folio) { return folio_size(folio); }
 void mxfs_memcpy_to_folio(struct folio *folio, size_t offset, const char *from, size_t len) { memcpy_to_folio(folio, offset, from, len); }

@@ -6,6 +6,12 @@
 //! read under a new grant, because a grant ends only when some node changes the file. O_DIRECT
 //! reads, and reads when no grant can be had, go to the owner uncached. Either way a read sees
 //! every write that any node completed before it.
+//!
+//! Files map read-only or privately (copy-on-write), from the same page cache: a fault takes
+//! the grant first and maps a page only if the grant still holds once the page is locked, and
+//! a blocking callback empties the page cache, unmapping it (`cache`), so the next access
+//! faults and reads what the owner has now. Shared writable mappings fail with ENODEV:
+//! their stores would be writes a member caches, and members never hold EX.
 
 use super::call;
 use super::inode::{apply, fh, refresh};
@@ -21,6 +27,7 @@ pub(crate) static FILE_FOPS: SyncTable<bindings::file_operations> = SyncTable(bi
     read_iter: Some(read_iter),
     write_iter: Some(write_iter),
     llseek: Some(llseek),
+    mmap: Some(mmap),
     fsync: Some(fsync),
     lock: Some(super::locks::lock),
     flock: Some(super::locks::flock),
@@ -55,6 +62,31 @@ unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::
     unsafe { uncached_read(iocb, iter, inode) }
 }
 
+/// Makes the page cache of `inode` one the PR grant covers: takes the grant, fetches the size
+/// under it, and empties the cache if it was filled under an earlier grant. Returns the grant;
+/// 0 when none could be had: then nothing cached may be used.
+///
+/// # Safety
+///
+/// `inode` must be a live member file.
+unsafe fn pages_under_grant(inode: *mut bindings::inode) -> Result<u64> {
+    // SAFETY: Per the caller.
+    let (mount, ino) = unsafe { (super::mount_of((*inode).i_sb), (*inode).i_ino as u64) };
+    let grant = cache::hold_pr(mount, ino)?;
+    if grant == 0 {
+        return Ok(0);
+    }
+    // The size bounds what the page cache reads: it must be the one of this grant.
+    // SAFETY: Per the caller.
+    unsafe { super::inode::attrs_under(inode, grant) }?;
+    if !cache::pages_current(mount, ino, grant) {
+        // SAFETY: Per the caller; this also unmaps the pages from every mapping.
+        unsafe { bindings::truncate_inode_pages(&mut (*inode).i_data, 0) };
+        cache::pages_emptied(mount, ino, grant);
+    }
+    Ok(grant)
+}
+
 /// Reads through the page cache under the inode's PR grant; `None` when no grant could be had
 /// (the read then goes to the owner uncached).
 ///
@@ -63,24 +95,90 @@ unsafe extern "C" fn read_iter(iocb: *mut bindings::kiocb, iter: *mut bindings::
 /// As for `read_iter`; `inode` is the file's.
 unsafe fn cached_read(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter, inode: *mut bindings::inode) -> Option<isize> {
     // SAFETY: Per the caller.
-    unsafe {
-        let mount = super::mount_of((*inode).i_sb);
-        let ino = (*inode).i_ino as u64;
-        let grant = match cache::hold_pr(mount, ino) {
-            Ok(0) => return None,
-            Ok(g) => g,
-            Err(e) => return Some(e.to_errno() as isize),
-        };
-        // The size bounds what the page cache reads: it must be the one of this grant.
-        if let Err(e) = super::inode::attrs_under(inode, grant) {
-            return Some(e.to_errno() as isize);
-        }
-        if !cache::pages_current(mount, ino, grant) {
-            bindings::truncate_inode_pages(&mut (*inode).i_data, 0);
-            cache::pages_emptied(mount, ino, grant);
-        }
-        Some(bindings::generic_file_read_iter(iocb, iter))
+    match unsafe { pages_under_grant(inode) } {
+        // SAFETY: Per the caller; the page cache is the grant's.
+        Ok(0) => None,
+        Ok(_) => Some(unsafe { bindings::generic_file_read_iter(iocb, iter) }),
+        Err(e) => Some(e.to_errno() as isize),
     }
+}
+
+static VM_OPS: SyncTable<bindings::vm_operations_struct> = SyncTable(bindings::vm_operations_struct {
+    fault: Some(fault),
+    map_pages: Some(map_pages),
+    ..zeroed()
+});
+
+unsafe extern "C" fn mmap(_file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
+    // SAFETY: mmap_region is setting `vma` up for one of our files; nobody else sees it yet.
+    unsafe {
+        let flags = (*vma).__bindgen_anon_2.vm_flags;
+        if flags & bindings::MXFS_VM_SHARED != 0 {
+            if flags & bindings::MXFS_VM_WRITE != 0 {
+                return ENODEV.to_errno();
+            }
+            // Nor may mprotect make it writable later.
+            bindings::mxfs_vm_flags_clear(vma, bindings::MXFS_VM_MAYWRITE);
+        }
+        (*vma).vm_ops = &VM_OPS.0;
+    }
+    0
+}
+
+/// The inode of a fault's mapping.
+///
+/// # Safety
+///
+/// `vmf` must be a fault on a mapping `mmap` set up (its file is open).
+unsafe fn fault_inode(vmf: *mut bindings::vm_fault) -> *mut bindings::inode {
+    // SAFETY: Per the caller.
+    unsafe { (*(*(*vmf).__bindgen_anon_1.vma).vm_file).f_inode }
+}
+
+unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+    // SAFETY: The VM passes a fault on one of our mappings.
+    let inode = unsafe { fault_inode(vmf) };
+    // SAFETY: As above.
+    let (mount, ino) = unsafe { (super::mount_of((*inode).i_sb), (*inode).i_ino as u64) };
+    // SAFETY: As above.
+    let grant = match unsafe { pages_under_grant(inode) } {
+        Ok(g) => g,
+        Err(_) => return bindings::MXFS_VM_FAULT_SIGBUS,
+    };
+    if grant == 0 {
+        // Revoked as it came: the access faults again and asks again.
+        return bindings::MXFS_VM_FAULT_NOPAGE;
+    }
+    // SAFETY: As above.
+    let ret = unsafe { bindings::filemap_fault(vmf) };
+    if ret & bindings::MXFS_VM_FAULT_LOCKED != 0 && cache::grant(mount, ino) != grant {
+        // The grant ended while the page was read: it may be older than the owner's file.
+        // While the page is locked a blocking callback cannot empty it, so a grant that
+        // still holds here keeps it good until it is mapped (and unmapped again by the next
+        // callback).
+        // SAFETY: `filemap_fault` returned the page locked and referenced in `vmf.page`.
+        unsafe {
+            let folio = bindings::mxfs_page_folio((*vmf).page);
+            bindings::folio_unlock(folio);
+            bindings::mxfs_folio_put(folio);
+        }
+        return bindings::MXFS_VM_FAULT_NOPAGE;
+    }
+    ret
+}
+
+/// Maps the pages around a fault that are in the page cache already, only while the grant
+/// they were read under holds (a blocking callback then unmaps them again).
+unsafe extern "C" fn map_pages(vmf: *mut bindings::vm_fault, start: kernel::ffi::c_ulong, end: kernel::ffi::c_ulong) -> bindings::vm_fault_t {
+    // SAFETY: The VM passes a fault on one of our mappings.
+    let inode = unsafe { fault_inode(vmf) };
+    // SAFETY: As above.
+    let (mount, ino) = unsafe { (super::mount_of((*inode).i_sb), (*inode).i_ino as u64) };
+    if !cache::pages_current(mount, ino, cache::grant(mount, ino)) {
+        return 0;
+    }
+    // SAFETY: As above.
+    unsafe { bindings::filemap_map_pages(vmf, start, end) }
 }
 
 /// Reads straight from the owner into `iter`.

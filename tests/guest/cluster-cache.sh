@@ -18,6 +18,9 @@
 #              on the member are served from its cache (fewer than 5 remote calls); the owner's
 #              setfacl -x is enforced by the member at once; new files and directories take
 #              their mode from a default ACL, else from the caller's umask
+#   mmap       on the member, shared read-only and private maps show the file, a program on
+#              the volume runs, a shared writable map fails with ENODEV (and mprotect with
+#              EACCES), and a mapping already in place shows the owner's later change
 #   racing     the owner appends 200 times while the member stats the file until it sees the
 #              final size: the sizes the member sees never go down
 #   data       fsynced data checked by sha256 on both nodes; xfs_repair -n clean
@@ -181,6 +184,51 @@ if [ "$MXFS_NODE" = 1 ]; then
   assert_eq "member: getfacl no longer shows the entry" "" "$(getfacl -n "$MNT/acl/f" 2>&1 | grep '^user:1000')"
 fi
 barrier acl-end
+
+# Mappings on the member: read-only and private maps come from its page cache; a program on
+# the volume runs; a shared writable map is refused; a change by the owner reaches a mapping
+# that is already in place.
+if [ "$MXFS_NODE" = 0 ]; then
+  head -c 65536 /dev/urandom >/tmp/m
+  check "owner writes m (64 KiB) and a program" sh -c "cp /tmp/m $MNT/m && cp /usr/bin/fsops $MNT/prog && sync"
+  publish m "$(sum </tmp/m)"
+fi
+barrier mmap-ready
+if [ "$MXFS_NODE" = 1 ]; then
+  fetch 0 m
+  assert_eq "member: a shared read-only map shows m" "$VALUE" "$(fsops mmap "$MNT/m" shared | sum)"
+  assert_eq "member: a private map takes a write" private "$(fsops mmap "$MNT/m" private | head -c 7)"
+  assert_eq "member: ... which the file does not see" "$VALUE" "$(sum <"$MNT/m")"
+  assert_eq "member: a shared writable map is refused" ENODEV "$(fsops mmap "$MNT/m" shared-write)"
+  assert_eq "member: mprotect cannot make a shared map writable" EACCES "$(fsops mmap "$MNT/m" mprotect)"
+  assert_eq "member: a program on the volume runs" "$VALUE" "$("$MNT/prog" mmap "$MNT/m" shared | sum)"
+  fsops mmap "$MNT/m" watch 120 >/tmp/watch 2>&1 &
+  watcher=$!
+  i=0
+  while ! grep -q '^first' /tmp/watch && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  check "member: a watcher maps m" grep -q '^first' /tmp/watch
+fi
+barrier mmap-watching
+if [ "$MXFS_NODE" = 0 ]; then
+  old=$(od -An -tx1 -N1 /tmp/m | tr -d ' ')
+  new=$(printf %02x $((0x$old ^ 255)))
+  printf "\\$(printf %o $((0x$new)))" | dd of=/tmp/m bs=1 count=1 conv=notrunc status=none
+  check "owner changes m's first byte ($old to $new) and fsyncs" \
+    dd if=/tmp/m of="$MNT/m" bs=1 count=1 conv=notrunc,fsync status=none
+  publish m2 "$(sum </tmp/m)"
+  publish byte "$new"
+fi
+barrier mmap-changed
+if [ "$MXFS_NODE" = 1 ]; then
+  fetch 0 byte
+  wait "$watcher"
+  assert_eq "member: the watcher saw the change (exit status)" 0 "$?"
+  assert_eq "member: ... through its mapping" "changed $VALUE" "$(tail -n 1 /tmp/watch)"
+  fetch 0 m2
+  assert_eq "member: m read afresh" "$VALUE" "$(sum <"$MNT/m")"
+  assert_eq "member: a new map shows the change" "$VALUE" "$(fsops mmap "$MNT/m" shared | sum)"
+fi
+barrier mmap-end
 
 # Racing: sizes seen on the member never go down and end at the owner's.
 if [ "$MXFS_NODE" = 0 ]; then

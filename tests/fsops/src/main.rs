@@ -11,6 +11,8 @@
 //!                              one fcntl lock call, its outcome, the lock held (see locks.rs)
 //!   fsops xattr FILE get NAME | set NAME VALUE [create|replace] | remove NAME | list
 //!                              one extended attribute call and its outcome (see xattrs.rs)
+//!   fsops mmap FILE shared|private|shared-write|mprotect|watch SECONDS
+//!                              what a mapping of FILE shows (see mmaps.rs)
 //!
 //! Exit status: 0 success, 1 mismatches (one line each on stdout), 2 usage or setup error.
 
@@ -18,6 +20,7 @@ mod errnos;
 mod fsys;
 mod locks;
 mod mcast;
+mod mmaps;
 mod model;
 mod rng;
 mod sys;
@@ -30,7 +33,8 @@ const USAGE: &str =
     "usage: fsops populate DIR ROUND | fsops verify DIR ROUND | fsops errnos DIR\n       \
                      fsops mcast-recv GROUP PORT SECONDS | fsops mcast-send GROUP PORT TEXT [N]\n       \
                      fsops lock FILE CMD TYPE START LEN [HOLD]\n       \
-                     fsops xattr FILE get NAME | set NAME VALUE [create|replace] | remove NAME | list";
+                     fsops xattr FILE get NAME | set NAME VALUE [create|replace] | remove NAME | list\n       \
+                     fsops mmap FILE shared|private|shared-write|mprotect | fsops mmap FILE watch SECONDS";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -100,6 +104,7 @@ fn run(argv: &[&str]) -> Result<ExitCode, String> {
         ["mcast-send", group, port, text, n] => mcast::send(group, port, text, Some(n)),
         ["lock", rest @ ..] => locks::run(rest),
         ["xattr", rest @ ..] => xattrs::run(rest),
+        ["mmap", rest @ ..] => mmaps::run(rest),
         _ => Err(USAGE.to_string()),
     }
 }

@@ -109,6 +109,7 @@ pub fn errno_name(e: i32) -> String {
     let name = match e {
         libc::EPERM => "EPERM",
         libc::ENOENT => "ENOENT",
+        libc::ENODEV => "ENODEV",
         libc::EIO => "EIO",
         libc::EBADF => "EBADF",
         libc::EACCES => "EACCES",

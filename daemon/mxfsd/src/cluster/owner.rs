@@ -152,12 +152,25 @@ impl Cluster {
         self.engine_tx.clone()
     }
 
-    /// Blocking callbacks of the kernel's cache locks go out on `kernel`.
+    /// Blocking callbacks of the kernel's cache locks go out on `kernel`, from a thread of
+    /// their own: a member's kernel empties the inode's page cache inside the call, which
+    /// waits for its reads in progress, whose replies the engine delivers.
     pub fn set_kernel(&self, kernel: Arc<mxfs_nl::Channel>) {
-        let sink = Box::new(move |msg: &[u8]| {
-            if let Err(e) = kernel.cache_bast(msg) {
-                log::warn!("netlink: CACHE_BAST not sent: {e}");
+        let (tx, rx) = channel::<Vec<u8>>();
+        let spawned = std::thread::Builder::new().name("mxfsd-bast".into()).spawn(move || {
+            // Ends when the engine drops the sink.
+            for msg in rx {
+                if let Err(e) = kernel.cache_bast(&msg) {
+                    log::warn!("netlink: CACHE_BAST not sent: {e}");
+                }
             }
+        });
+        if let Err(e) = spawned {
+            log::error!("cannot start the thread for the kernel's blocking callbacks: {e}");
+            return;
+        }
+        let sink = Box::new(move |msg: &[u8]| {
+            let _ = tx.send(msg.to_vec());
         });
         let _ = self.engine_tx.send(Event::Cache(super::cache::CacheEvent::Kernel(sink)));
     }
