@@ -55,6 +55,7 @@ const unsigned long MXFS_VM_MAYWRITE = VM_MAYWRITE;
 const vm_fault_t MXFS_VM_FAULT_SIGBUS = VM_FAULT_SIGBUS;
 const vm_fault_t MXFS_VM_FAULT_LOCKED = VM_FAULT_LOCKED;
 const vm_fault_t MXFS_VM_FAULT_NOPAGE = VM_FAULT_NOPAGE;
+const vm_fault_t MXFS_VM_FAULT_FALLBACK = VM_FAULT_FALLBACK;
 
 /* C shim: static inline helpers and macros, wrapped (shim.c). */
 struct dentry *mxfs_dget(struct dentry *dentry);

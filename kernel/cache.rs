@@ -55,8 +55,9 @@ pub(crate) struct Cache {
     enabled: bool,
     next_seq: AtomicU64,
     table: Pin<KBox<SpinLock<RBTree<u64, Entry>>>>,
-    /// Member: the superblock whose inodes cache ACLs (null before it is set up). Only
-    /// compared, never followed: a stale value finds no inode.
+    /// The superblock whose inodes the callbacks reach (ACLs and pages on a member, mapped
+    /// pages on an owner); null before it is set up. Only compared, never followed: a stale
+    /// value finds no inode.
     sb: AtomicPtr<bindings::super_block>,
 }
 
@@ -205,16 +206,23 @@ pub(crate) fn hold_pr_for_acls(mount: &MountState, ino: u64) -> Result<u64> {
     }
 }
 
-/// Member: sets the superblock whose inodes' ACLs a lost grant drops; null when it goes.
-pub(crate) fn set_member_sb(mount: &MountState, sb: *mut bindings::super_block) {
+/// Sets the superblock whose inodes a lost lock reaches; null when it goes.
+pub(crate) fn set_sb(mount: &MountState, sb: *mut bindings::super_block) {
     mount.cache().sb.store(sb, Ordering::Release);
 }
 
 /// What a member's lost grant takes from the VFS's copy of an inode.
 struct VfsDrop {
     acls: bool,
-    /// Return the inode, referenced, to empty its page cache (which sleeps).
+    /// Member: return the inode, referenced, to empty its page cache (which sleeps).
     pages: bool,
+    /// Owner: return the inode, referenced, if its lower file is mapped, to write its dirty
+    /// pages back (which sleeps, and write-protects them in every mapping).
+    maps: bool,
+}
+
+impl VfsDrop {
+    const NOTHING: VfsDrop = VfsDrop { acls: false, pages: false, maps: false };
 }
 
 /// Drops the ACLs the VFS caches for inode `ino` of the member superblock (if it is in memory
@@ -222,13 +230,40 @@ struct VfsDrop {
 /// Safe under the table's spinlock: nothing here sleeps.
 fn drop_from_vfs(cache: &Cache, ino: u64, what: &VfsDrop) -> *mut bindings::inode {
     let sb = cache.sb.load(Ordering::Acquire);
-    if sb.is_null() || !(what.acls || what.pages) {
+    if sb.is_null() || !(what.acls || what.pages || what.maps) {
         return core::ptr::null_mut();
     }
     let data = core::ptr::from_ref(what).cast_mut().cast();
     // SAFETY: `find_inode_nowait` only compares `sb` with the inodes' `i_sb` (under the inode
     // hash lock); `drop_match` does not sleep and reads `data` as the `VfsDrop` it is.
     unsafe { bindings::find_inode_nowait(sb, ino as _, Some(drop_match), data) }
+}
+
+/// Does what `what` asks of `ino` on this node before its lock is given back: drops cached
+/// ACLs, empties a member's page cache, write-protects an owner's mapped pages. Process
+/// context, no lock held.
+fn drop_before_giving_back(cache: &Cache, ino: u64, what: &VfsDrop) {
+    let inode = drop_from_vfs(cache, ino, what);
+    if inode.is_null() {
+        return;
+    }
+    // SAFETY: `inode` is referenced by `drop_match`; sleeping is allowed here.
+    unsafe {
+        if what.pages {
+            // Unmapped from every mapping too, so a mapping faults and reads again. This
+            // waits for reads and faults in progress to finish with their pages (mxfsd sends
+            // BASTs from a thread of their own: the replies those reads wait for still flow).
+            bindings::invalidate_inode_pages2(&mut (*inode).i_data);
+        }
+        let lower = crate::lower::inode(inode);
+        if what.maps && !lower.is_null() {
+            // Writeback write-protects the pages in every mapping: the next store faults and
+            // takes EX again (`mapping`). Members read the page cache through this node, so
+            // the data itself needs no flush; an I/O error is XFS's to report at fsync.
+            bindings::filemap_write_and_wait_range(&mut (*lower).i_data, 0, i64::MAX);
+        }
+        bindings::iput(inode);
+    }
 }
 
 unsafe extern "C" fn drop_match(inode: *mut bindings::inode, ino: kernel::ffi::c_ulong, data: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
@@ -244,6 +279,10 @@ unsafe extern "C" fn drop_match(inode: *mut bindings::inode, ino: kernel::ffi::c
             bindings::forget_all_cached_acls(inode);
         }
         if what.pages && (*inode).i_data.nrpages > 0 && !bindings::igrab(inode).is_null() {
+            return 1;
+        }
+        let lower = crate::lower::inode(inode);
+        if what.maps && !lower.is_null() && bindings::mxfs_mapping_mapped(&mut (*lower).i_data) && !bindings::igrab(inode).is_null() {
             return 1;
         }
     }
@@ -294,6 +333,22 @@ pub(crate) struct ExGuard<'a> {
     mount: &'a MountState,
     inos: [u64; MAX_CHANGED],
     held: usize,
+}
+
+/// Whether the mount's inodes are coordinated through the cluster at all.
+pub(crate) fn enabled(mount: &MountState) -> bool {
+    mount.cache().enabled
+}
+
+/// Owner: EX on one inode named by its number (a store through a mapping, `mapping`).
+pub(crate) fn hold_ex_ino(mount: &MountState, ino: u64) -> Result<ExGuard<'_>> {
+    let mut guard = ExGuard { mount, inos: [0; MAX_CHANGED], held: 0 };
+    if mount.cache().enabled {
+        hold_one_ex(mount, ino)?;
+        guard.inos[0] = ino;
+        guard.held = 1;
+    }
+    Ok(guard)
 }
 
 /// Owner: waits until this node holds EX on the inodes an operation changes (null ones, like a
@@ -389,6 +444,7 @@ fn release_ex(mount: &MountState, ino: u64) {
     e.busy = true;
     e.mode = mode::NL;
     drop(t);
+    drop_before_giving_back(cache, ino, &VfsDrop { maps: true, ..VfsDrop::NOTHING });
     give_back(mount, ino);
 }
 
@@ -397,7 +453,7 @@ fn release_ex(mount: &MountState, ino: u64) {
 /// daemon threads deliver, but nothing waits for the BAST thread.
 pub(crate) fn bast(mount: &MountState, ino: u64) {
     let cache = mount.cache();
-    let mut what = VfsDrop { acls: false, pages: false };
+    let mut what = VfsDrop::NOTHING;
     let mut t = cache.table.lock();
     let answer_now = match t.get_mut(&ino) {
         // Nothing held (a CACHE_DOWN is on its way): say so again, harmlessly.
@@ -412,9 +468,11 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
             false
         }
         Some(e) => {
-            if e.mode == mode::PR {
-                what = VfsDrop { acls: core::mem::take(&mut e.acls), pages: true };
-            }
+            what = if e.mode == mode::PR {
+                VfsDrop { acls: core::mem::take(&mut e.acls), pages: true, maps: false }
+            } else {
+                VfsDrop { maps: true, ..VfsDrop::NOTHING }
+            };
             e.mode = mode::NL;
             e.seq = 0;
             e.attr_seq = 0;
@@ -423,19 +481,8 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
         }
     };
     drop(t);
-    let cached = drop_from_vfs(cache, ino, &what);
-    if !cached.is_null() {
-        // The pages were read under the grant. They go now, unmapped from every mapping, so a
-        // mapping faults and reads again. This waits for reads and faults in progress to
-        // finish with their pages (mxfsd sends BASTs from a thread of their own: the replies
-        // those reads wait for still flow).
-        // SAFETY: `cached` is a referenced member inode; process context, no lock held.
-        unsafe {
-            bindings::invalidate_inode_pages2(&mut (*cached).i_data);
-            bindings::iput(cached);
-        }
-    }
     if answer_now {
+        drop_before_giving_back(cache, ino, &what);
         give_back(mount, ino);
     }
 }
@@ -473,7 +520,7 @@ pub(crate) fn forget_all(mount: &MountState) {
         e.attr_seq = 0;
         if core::mem::take(&mut e.acls) {
             // Mapped pages stay until the next read: the daemon that could answer is gone.
-            drop_from_vfs(cache, ino, &VfsDrop { acls: true, pages: false });
+            drop_from_vfs(cache, ino, &VfsDrop { acls: true, ..VfsDrop::NOTHING });
         }
     }
 }

@@ -147,14 +147,23 @@ pub(crate) unsafe extern "C" fn fsync(
 unsafe extern "C" fn mmap(file: *mut bindings::file, vma: *mut bindings::vm_area_struct) -> c_int {
     // SAFETY: `file` is open and `vma` is being set up for it by mmap_region, which reads
     // `vm_file` back after this call. The mapping moves to the lower file so faults and
-    // writeback happen in the lower page cache.
+    // writeback happen in the lower page cache. `file` keeps the superblock alive meanwhile.
     unsafe {
         let lower_file = lower::file(file);
         let Some(lower_mmap) = (*(*lower_file).f_op).mmap else {
             return ENODEV.to_errno();
         };
+        let mount = &lower::sb_info((*(*file).f_inode).i_sb).mount;
         bindings::vma_set_file(vma, lower_file);
-        lower_mmap(lower_file, vma)
+        let ret = lower_mmap(lower_file, vma);
+        if ret != 0 {
+            return ret;
+        }
+        // A store through a shared writable mapping is a change: it takes EX (`mapping`).
+        match crate::mapping::wrap(vma, mount) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod fence;
 mod file;
 mod inode;
 mod lower;
+mod mapping;
 mod netlink;
 mod options;
 mod registry;

@@ -257,6 +257,7 @@ unsafe fn setup_owner(sb: *mut bindings::super_block, req: &MountRequest, uuid: 
         (*root).d_fsdata = bindings::mxfs_dget(lower_root).cast();
         (*sb).s_root = root;
     }
+    crate::cache::set_sb(mount, sb);
     Ok(())
 }
 
@@ -267,7 +268,7 @@ unsafe extern "C" fn kill_sb(sb: *mut bindings::super_block) {
         // SAFETY: Set by `setup`, freed only below.
         unsafe {
             (*info).mount.set_state(state::STOPPING);
-            crate::cache::set_member_sb(&(*info).mount, core::ptr::null_mut());
+            crate::cache::set_sb(&(*info).mount, core::ptr::null_mut());
         }
     }
     // SAFETY: Tears down dentries and inodes, which drop their lower references.

@@ -92,7 +92,7 @@ pub(crate) unsafe fn setup(sb: *mut bindings::super_block, mount: &MountState) -
     }
     // SAFETY: As above.
     unsafe { (*sb).s_root = root };
-    crate::cache::set_member_sb(mount, sb);
+    crate::cache::set_sb(mount, sb);
     pr_info!(
         "volume {}: member of owner node {:#010x}\n",
         mount.uuid_str(),

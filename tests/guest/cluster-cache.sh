@@ -21,6 +21,8 @@
 #   mmap       on the member, shared read-only and private maps show the file, a program on
 #              the volume runs, a shared writable map fails with ENODEV (and mprotect with
 #              EACCES), and a mapping already in place shows the owner's later change
+#   stores     the owner's stores through a shared writable mapping are seen by the member,
+#              the second one too (made through a page already writable in that mapping)
 #   racing     the owner appends 200 times while the member stats the file until it sees the
 #              final size: the sizes the member sees never go down
 #   data       fsynced data checked by sha256 on both nodes; xfs_repair -n clean
@@ -229,6 +231,40 @@ if [ "$MXFS_NODE" = 1 ]; then
   assert_eq "member: a new map shows the change" "$VALUE" "$(fsops mmap "$MNT/m" shared | sum)"
 fi
 barrier mmap-end
+
+# Stores through a shared writable mapping on the owner are changes: the member sees each one,
+# the second too, made through a page the mapping had already written.
+if [ "$MXFS_NODE" = 0 ]; then
+  check "owner writes s (8 KiB of zeros)" dd if=/dev/zero of="$MNT/s" bs=4096 count=2 conv=fsync status=none
+fi
+barrier poke-ready
+if [ "$MXFS_NODE" = 1 ]; then
+  assert_eq "member reads s (zeros) and caches it" 0000000000000000 "$(od -An -tx1 -N8 "$MNT/s" | tr -d ' ')"
+fi
+barrier poke-cached
+if [ "$MXFS_NODE" = 0 ]; then
+  rm -f /tmp/go
+  fsops mmap "$MNT/s" poke AAAA BBBB /tmp/go >/tmp/poke 2>&1 &
+  poker=$!
+  i=0
+  while ! grep -q '^stored AAAA' /tmp/poke && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  check "owner stores AAAA through a shared mapping" grep -q '^stored AAAA' /tmp/poke
+fi
+barrier poke-one
+if [ "$MXFS_NODE" = 1 ]; then
+  assert_eq "member sees the owner's first store" AAAA "$(head -c 4 "$MNT/s")"
+fi
+barrier poke-seen
+if [ "$MXFS_NODE" = 0 ]; then
+  touch /tmp/go
+  wait "$poker"
+  assert_eq "owner stores BBBB through the same mapping (exit status)" 0 "$?"
+fi
+barrier poke-two
+if [ "$MXFS_NODE" = 1 ]; then
+  assert_eq "member sees the owner's second store" BBBB "$(head -c 4 "$MNT/s")"
+fi
+barrier poke-end
 
 # Racing: sizes seen on the member never go down and end at the owner's.
 if [ "$MXFS_NODE" = 0 ]; then

@@ -9,6 +9,9 @@
 //!   fsops mmap FILE watch SECONDS   MAP_SHARED, PROT_READ: prints "first XX" (the first
 //!                                   byte, hex), then polls it until it changes and prints
 //!                                   "changed XX"
+//!   fsops mmap FILE poke ONE TWO GO MAP_SHARED, writable: stores ONE at offset 0, prints
+//!                                   "stored ONE", waits (up to 300 s) until the file GO
+//!                                   exists, stores TWO, prints "stored TWO"; never msyncs
 //!
 //! shared-write and mprotect print "ok" or the errno name. Exit status 0 on success, 1 when
 //! a call failed or the watched byte never changed.
@@ -21,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use crate::sys::errno_name;
 
-const USAGE: &str = "usage: fsops mmap FILE shared|private|shared-write|mprotect | fsops mmap FILE watch SECONDS";
+const USAGE: &str = "usage: fsops mmap FILE shared|private|shared-write|mprotect | fsops mmap FILE watch SECONDS\n       \
+                     fsops mmap FILE poke ONE TWO GO";
 
 /// A mapping of a whole file, unmapped on drop.
 struct Map {
@@ -76,6 +80,9 @@ fn outcome(r: Result<(), i32>) -> ExitCode {
 }
 
 pub fn run(args: &[&str]) -> Result<ExitCode, String> {
+    if let [p, "poke", one, two, go] = args {
+        return poke(p, one.as_bytes(), two.as_bytes(), go);
+    }
     let (path, how, secs) = match args {
         [p, h] => (*p, *h, None),
         [p, "watch", s] => (*p, "watch", Some(s.parse::<u64>().map_err(|_| USAGE.to_string())?)),
@@ -123,4 +130,27 @@ pub fn run(args: &[&str]) -> Result<ExitCode, String> {
         }
         _ => Err(USAGE.to_string()),
     }
+}
+
+/// Two stores through one shared mapping, the second once `go` exists.
+fn poke(path: &str, one: &[u8], two: &[u8], go: &str) -> Result<ExitCode, String> {
+    let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| format!("open {path}: {e}"))?;
+    let map = Map::new(&file, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)
+        .map_err(|e| format!("mmap {path}: {}", errno_name(e)))?;
+    let store = |text: &[u8]| {
+        let n = text.len().min(map.len);
+        // SAFETY: the shared mapping is writable and at least `n` bytes long.
+        unsafe { std::ptr::copy_nonoverlapping(text.as_ptr(), map.ptr, n) };
+        println!("stored {}", String::from_utf8_lossy(text));
+    };
+    store(one);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !std::path::Path::new(go).exists() {
+        if Instant::now() > deadline {
+            return Err(format!("{go} never appeared"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store(two);
+    Ok(ExitCode::SUCCESS)
 }
