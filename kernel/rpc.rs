@@ -122,8 +122,8 @@ impl Answer {
     }
 }
 
-/// The calling task's filesystem credentials as the owner should apply them.
-fn current_creds() -> Creds {
+/// The calling task's filesystem credentials as the owner should apply them to `req`.
+fn current_creds(req: &Request<'_>) -> Creds {
     // SAFETY: The current task's credentials are stable for the duration of the syscall.
     unsafe {
         let cred = bindings::mxfs_current_cred();
@@ -141,8 +141,10 @@ fn current_creds() -> Creds {
             n = count;
         }
         // A member's VFS leaves new modes unmasked (its superblock has POSIX ACLs): the owner
-        // masks them unless the directory's default ACL decides.
-        let umask = bindings::current_umask() as u16;
+        // masks them unless the directory's default ACL decides. Only requests that create
+        // inodes read the umask: an exiting task, whose locks are released last, has none.
+        let creates = matches!(req, Request::Mknod { .. } | Request::Mkdir { .. });
+        let umask = if creates { bindings::current_umask() as u16 } else { 0 };
         Creds::new(uid, gid, &groups[..n]).with_umask(umask)
     }
 }
@@ -157,7 +159,7 @@ pub(crate) fn call(mount: &MountState, req: &Request<'_>) -> Result<Answer> {
     if !matches!(req, Request::CacheLock(_)) {
         mount.remote_calls.fetch_add(1, Ordering::Relaxed);
     }
-    let creds = current_creds();
+    let creds = current_creds(req);
     let id = calls.next_id.fetch_add(1, Ordering::Relaxed);
     let len = req.encoded_len(&creds);
     let skb = build(req, id, &creds, len)?;
