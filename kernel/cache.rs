@@ -250,10 +250,13 @@ fn drop_before_giving_back(cache: &Cache, ino: u64, what: &VfsDrop) {
     // SAFETY: `inode` is referenced by `drop_match`; sleeping is allowed here.
     unsafe {
         if what.pages {
-            // Unmapped from every mapping too, so a mapping faults and reads again. This
-            // waits for reads and faults in progress to finish with their pages (mxfsd sends
-            // BASTs from a thread of their own: the replies those reads wait for still flow).
-            bindings::invalidate_inode_pages2(&mut (*inode).i_data);
+            // Unmapped from every mapping, so a mapping faults (and takes a grant) again, and
+            // dropped where no read or fault holds them, without waiting for any: a read in
+            // progress may wait for a reply the owner sends only after this callback. What
+            // stays is emptied before the first use under the next grant (`pages_current`).
+            let mapping = &raw mut (*inode).i_data;
+            bindings::unmap_mapping_range(mapping, 0, 0, 0);
+            bindings::invalidate_mapping_pages(mapping, 0, kernel::ffi::c_ulong::MAX);
         }
         let lower = crate::lower::inode(inode);
         if what.maps && !lower.is_null() {
@@ -449,8 +452,8 @@ fn release_ex(mount: &MountState, ino: u64) {
 }
 
 /// CACHE_BAST from mxfsd: another node waits for `ino`. Runs in the netlink send of the
-/// daemon's BAST thread: a member may wait here for its reads in progress, whose replies other
-/// daemon threads deliver, but nothing waits for the BAST thread.
+/// daemon's BAST thread; it never waits for anything the daemon would have to do (an owner's
+/// writeback of mapped pages waits only for the disk).
 pub(crate) fn bast(mount: &MountState, ino: u64) {
     let cache = mount.cache();
     let mut what = VfsDrop::NOTHING;

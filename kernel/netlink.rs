@@ -88,8 +88,8 @@ impl Registration {
             (*family).small_ops = OPS.0.as_ptr();
             (*family).n_small_ops = OPS.0.len() as u8;
             (*family).resv_start_op = 0;
-            // Handlers run concurrently (each keeps its own state safe): a member's CACHE_BAST
-            // waits for reads in progress, whose REMOTE_REPLYs must not queue behind it.
+            // Handlers run concurrently (each keeps its own state safe): an owner's CACHE_BAST
+            // may wait for a writeback, and nothing else must queue behind it.
             (*family).set_parallel_ops(1);
             (*family).module = module.as_ptr().cast();
         }

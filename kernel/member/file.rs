@@ -9,8 +9,8 @@
 //!
 //! Files map read-only or privately (copy-on-write), from the same page cache: a fault takes
 //! the grant first and maps a page only if the grant still holds once the page is locked, and
-//! a blocking callback empties the page cache, unmapping it (`cache`), so the next access
-//! faults and reads what the owner has now. Shared writable mappings fail with ENODEV:
+//! a blocking callback unmaps the file's pages (`cache`), so the next access faults and reads
+//! what the owner has now. Shared writable mappings fail with ENODEV:
 //! their stores would be writes a member caches, and members never hold EX.
 
 use super::call;

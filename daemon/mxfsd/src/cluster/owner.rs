@@ -153,8 +153,8 @@ impl Cluster {
     }
 
     /// Blocking callbacks of the kernel's cache locks go out on `kernel`, from a thread of
-    /// their own: a member's kernel empties the inode's page cache inside the call, which
-    /// waits for its reads in progress, whose replies the engine delivers.
+    /// their own: an owner's kernel writes the file's mapped dirty pages back inside the call
+    /// (a disk wait the engine must not share).
     pub fn set_kernel(&self, kernel: Arc<mxfs_nl::Channel>) {
         let (tx, rx) = channel::<Vec<u8>>();
         let spawned = std::thread::Builder::new().name("mxfsd-bast".into()).spawn(move || {
