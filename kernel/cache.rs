@@ -211,7 +211,8 @@ pub(crate) fn set_sb(mount: &MountState, sb: *mut bindings::super_block) {
     mount.cache().sb.store(sb, Ordering::Release);
 }
 
-/// What a member's lost grant takes from the VFS's copy of an inode.
+/// What this node does to the VFS's copy of an inode before it gives the inode's lock back.
+/// `pages` and `acls` are for member inodes only, `maps` for owner inodes only.
 struct VfsDrop {
     acls: bool,
     /// Member: return the inode, referenced, to empty its page cache (which sleeps).
@@ -225,9 +226,9 @@ impl VfsDrop {
     const NOTHING: VfsDrop = VfsDrop { acls: false, pages: false, maps: false };
 }
 
-/// Drops the ACLs the VFS caches for inode `ino` of the member superblock (if it is in memory
-/// and `what.acls`); returns it with a reference if `what.pages` and it has pages cached.
-/// Safe under the table's spinlock: nothing here sleeps.
+/// Drops the ACLs the VFS caches for inode `ino` of this node's superblock (if it is in memory
+/// and `what.acls`); returns it with a reference if the rest of `what` applies to it. Safe
+/// under the table's spinlock: nothing here sleeps.
 fn drop_from_vfs(cache: &Cache, ino: u64, what: &VfsDrop) -> *mut bindings::inode {
     let sb = cache.sb.load(Ordering::Acquire);
     if sb.is_null() || !(what.acls || what.pages || what.maps) {
@@ -270,8 +271,9 @@ fn drop_before_giving_back(cache: &Cache, ino: u64, what: &VfsDrop) {
 }
 
 unsafe extern "C" fn drop_match(inode: *mut bindings::inode, ino: kernel::ffi::c_ulong, data: *mut kernel::ffi::c_void) -> kernel::ffi::c_int {
-    // SAFETY: Called under the inode hash lock with an inode of the member superblock, which
-    // cannot be freed meanwhile; `data` is the caller's `VfsDrop`. Dropping cached ACLs is a pair
+    // SAFETY: Called under the inode hash lock with an inode of this node's superblock, which
+    // cannot be freed meanwhile; `data` is the caller's `VfsDrop`, which asks `maps` only of an
+    // owner, whose inodes keep their lower inode in `i_private`. Dropping cached ACLs is a pair
     // of atomic exchanges; `igrab` takes the inode's spinlock, as lookups do under this lock.
     unsafe {
         let what = &*data.cast::<VfsDrop>();
@@ -471,10 +473,10 @@ pub(crate) fn bast(mount: &MountState, ino: u64) {
             false
         }
         Some(e) => {
-            what = if e.mode == mode::PR {
-                VfsDrop { acls: core::mem::take(&mut e.acls), pages: true, maps: false }
-            } else {
-                VfsDrop { maps: true, ..VfsDrop::NOTHING }
+            what = match e.mode {
+                mode::PR => VfsDrop { acls: core::mem::take(&mut e.acls), pages: true, maps: false },
+                mode::EX => VfsDrop { maps: true, ..VfsDrop::NOTHING },
+                _ => VfsDrop::NOTHING,
             };
             e.mode = mode::NL;
             e.seq = 0;
