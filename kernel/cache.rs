@@ -347,13 +347,9 @@ pub(crate) fn enabled(mount: &MountState) -> bool {
 
 /// Owner: EX on one inode named by its number (a store through a mapping, `mapping`).
 pub(crate) fn hold_ex_ino(mount: &MountState, ino: u64) -> Result<ExGuard<'_>> {
-    let mut guard = ExGuard { mount, inos: [0; MAX_CHANGED], held: 0 };
-    if mount.cache().enabled {
-        hold_one_ex(mount, ino)?;
-        guard.inos[0] = ino;
-        guard.held = 1;
-    }
-    Ok(guard)
+    let mut inos = [u64::MAX; MAX_CHANGED];
+    inos[0] = ino;
+    hold_ex_sorted(mount, inos)
 }
 
 /// Owner: waits until this node holds EX on the inodes an operation changes (null ones, like a
@@ -367,18 +363,23 @@ pub(crate) fn hold_ex_ino(mount: &MountState, ino: u64) -> Result<ExGuard<'_>> {
 pub(crate) unsafe fn hold_ex_on<'a>(sb: *mut bindings::super_block, inodes: &[*mut bindings::inode]) -> Result<ExGuard<'a>> {
     // SAFETY: Per the contract.
     let mount = unsafe { &crate::lower::sb_info(sb).mount };
-    let mut guard = ExGuard { mount, inos: [0; MAX_CHANGED], held: 0 };
-    if !mount.cache().enabled {
-        return Ok(guard);
-    }
     let mut inos = [u64::MAX; MAX_CHANGED];
     for (slot, &i) in inos.iter_mut().zip(inodes.iter().filter(|i| !i.is_null())) {
         // SAFETY: Per the contract.
         *slot = unsafe { (*i).i_ino } as u64;
     }
     inos.sort_unstable();
+    hold_ex_sorted(mount, inos)
+}
+
+/// EX on `inos`, sorted, unused slots `u64::MAX` (they sort last); a repeated inode is held
+/// once. Nothing is taken when the node runs the volume alone.
+fn hold_ex_sorted(mount: &MountState, inos: [u64; MAX_CHANGED]) -> Result<ExGuard<'_>> {
+    let mut guard = ExGuard { mount, inos: [0; MAX_CHANGED], held: 0 };
+    if !mount.cache().enabled {
+        return Ok(guard);
+    }
     for (k, &ino) in inos.iter().enumerate() {
-        // Unused slots sort last; a repeated inode is held once.
         if ino == u64::MAX || (k > 0 && inos[k - 1] == ino) {
             continue;
         }

@@ -32,6 +32,11 @@
 require_product
 sum() { sha256sum | cut -c1-64; }
 counter() { mxfsadm status --json | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -n 1; }
+# await_line FILE REGEX: waits up to 10 s for a background tool to print a matching line.
+await_line() {
+  _i=0
+  while ! grep -q "$2" "$1" && [ $_i -lt 100 ]; do sleep 0.1; _i=$((_i + 1)); done
+}
 
 on_node 0 cluster_format
 barrier formatted
@@ -206,8 +211,7 @@ if [ "$MXFS_NODE" = 1 ]; then
   assert_eq "member: a program on the volume runs" "$VALUE" "$("$MNT/prog" mmap "$MNT/m" shared | sum)"
   fsops mmap "$MNT/m" watch 120 >/tmp/watch 2>&1 &
   watcher=$!
-  i=0
-  while ! grep -q '^first' /tmp/watch && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  await_line /tmp/watch '^first'
   check "member: a watcher maps m" grep -q '^first' /tmp/watch
 fi
 barrier mmap-watching
@@ -246,8 +250,7 @@ if [ "$MXFS_NODE" = 0 ]; then
   rm -f /tmp/go
   fsops mmap "$MNT/s" poke AAAA BBBB /tmp/go >/tmp/poke 2>&1 &
   poker=$!
-  i=0
-  while ! grep -q '^stored AAAA' /tmp/poke && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+  await_line /tmp/poke '^stored AAAA'
   check "owner stores AAAA through a shared mapping" grep -q '^stored AAAA' /tmp/poke
 fi
 barrier poke-one

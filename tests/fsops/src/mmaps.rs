@@ -66,6 +66,11 @@ impl Drop for Map {
     }
 }
 
+/// A mapping the caller needs: a failure is a setup error naming the file and the errno.
+fn map_or_fail(file: &File, path: &str, prot: i32, flags: i32) -> Result<Map, String> {
+    Map::new(file, prot, flags).map_err(|e| format!("mmap {path}: {}", errno_name(e)))
+}
+
 fn outcome(r: Result<(), i32>) -> ExitCode {
     match r {
         Ok(()) => {
@@ -95,7 +100,7 @@ pub fn run(args: &[&str]) -> Result<ExitCode, String> {
     match how {
         "shared" | "private" => {
             let (prot, flags) = if how == "shared" { (read, libc::MAP_SHARED) } else { (write, libc::MAP_PRIVATE) };
-            let map = Map::new(&file, prot, flags).map_err(|e| format!("mmap {path}: {}", errno_name(e)))?;
+            let map = map_or_fail(&file, path, prot, flags)?;
             if how == "private" {
                 let mark = b"private";
                 let n = mark.len().min(map.len);
@@ -107,13 +112,13 @@ pub fn run(args: &[&str]) -> Result<ExitCode, String> {
         }
         "shared-write" => Ok(outcome(Map::new(&file, write, libc::MAP_SHARED).map(drop))),
         "mprotect" => {
-            let map = Map::new(&file, read, libc::MAP_SHARED).map_err(|e| format!("mmap {path}: {}", errno_name(e)))?;
+            let map = map_or_fail(&file, path, read, libc::MAP_SHARED)?;
             // SAFETY: changes the protection of our own mapping only.
             let r = unsafe { libc::mprotect(map.ptr.cast(), map.len, write) };
             Ok(outcome(if r == 0 { Ok(()) } else { Err(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)) }))
         }
         "watch" => {
-            let map = Map::new(&file, read, libc::MAP_SHARED).map_err(|e| format!("mmap {path}: {}", errno_name(e)))?;
+            let map = map_or_fail(&file, path, read, libc::MAP_SHARED)?;
             let first = map.first();
             writeln!(out, "first {first:02x}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
             let deadline = Instant::now() + Duration::from_secs(secs.unwrap_or(0));
@@ -135,8 +140,7 @@ pub fn run(args: &[&str]) -> Result<ExitCode, String> {
 /// Two stores through one shared mapping, the second once `go` exists.
 fn poke(path: &str, one: &[u8], two: &[u8], go: &str) -> Result<ExitCode, String> {
     let file = OpenOptions::new().read(true).write(true).open(path).map_err(|e| format!("open {path}: {e}"))?;
-    let map = Map::new(&file, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)
-        .map_err(|e| format!("mmap {path}: {}", errno_name(e)))?;
+    let map = map_or_fail(&file, path, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED)?;
     let store = |text: &[u8]| {
         let n = text.len().min(map.len);
         // SAFETY: the shared mapping is writable and at least `n` bytes long.
